@@ -1,0 +1,1 @@
+"""llmx: LLM-prompted structured extraction with Pydantic schemas."""

@@ -1,0 +1,86 @@
+"""Markers a schema author attaches to fields with ``typing.Annotated``.
+
+They tell llmx (grounding, merging, evaluation) what a field means without
+changing the JSON schema the model sees::
+
+    class Project(BaseModel):
+        name: Annotated[str, MatchKey()]
+        evidence: Annotated[str, Evidence()]
+        amount: Annotated[Money | None, Compare("money")] = None
+
+Without markers llmx falls back to conventions: a field named ``evidence`` is
+the evidence quote; the first ``str`` field of a list item is its match key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+ComparatorName = Literal["text", "exact", "number", "money", "date", "percent", "model", "ignore"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The field holds a verbatim quote of the source that supports the record."""
+
+
+@dataclass(frozen=True)
+class MatchKey:
+    """The field identifies a record: used to pair, merge and deduplicate records.
+
+    ``weight`` sets its share of the record similarity when several keys exist.
+    """
+
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Compare:
+    """Override how the eval scorer compares this field.
+
+    ``name`` picks a comparator; ``tolerance`` is relative for numbers/money and
+    absolute for percentages; ``threshold`` is the edit ratio for text.
+    """
+
+    name: ComparatorName
+    tolerance: float | None = None
+    threshold: float | None = None
+
+
+def marker(info: FieldInfo, kind: type[Any]) -> Any | None:
+    """Return the first metadata object of type ``kind`` on a field, if any."""
+    for item in info.metadata:
+        if isinstance(item, kind):
+            return item
+    return None
+
+
+def evidence_field(model: type[BaseModel]) -> str | None:
+    """Name of the field holding the evidence quote of ``model``, if it has one."""
+    for name, info in model.model_fields.items():
+        if marker(info, Evidence) is not None:
+            return name
+    return "evidence" if "evidence" in model.model_fields else None
+
+
+def match_keys(model: type[BaseModel]) -> dict[str, float]:
+    """Fields that identify a record of ``model`` with their weights.
+
+    Falls back to the first field annotated as plain ``str`` (weight 1).
+    """
+    keys = {
+        name: m.weight
+        for name, info in model.model_fields.items()
+        if (m := marker(info, MatchKey)) is not None
+    }
+    if keys:
+        return keys
+    evidence = evidence_field(model)
+    for name, info in model.model_fields.items():
+        if info.annotation is str and name != evidence:
+            return {name: 1.0}
+    return {}
