@@ -1,0 +1,425 @@
+"""OpenAI-compatible endpoints: profiles, structured-output modes, retries.
+
+A *profile* describes a family of servers (OpenAI, DeepSeek, llama.cpp, vLLM,
+Ollama, generic) and which structured-output *modes* they support. The mode
+decides how instructor asks for JSON:
+
+``tools``               a forced function call (instructor ``TOOLS``)
+``json_schema``         ``response_format={"type": "json_schema", ...}`` (OpenAI
+                        structured outputs, vLLM, Ollama)
+``json_object_schema``  ``response_format={"type": "json_object", "schema": ...}``:
+                        grammar-constrained JSON on the llama-cpp-python server,
+                        which answers HTTP 500 to ``json_schema``
+``json``                ``json_object`` with the schema described in the prompt
+``md_json``             a fenced JSON block in plain text: works anywhere
+
+Transient failures (429 honouring ``Retry-After``, 5xx, timeouts, dropped
+connections) are retried with jittered exponential back-off; other 4xx are not.
+Answers that fail validation are re-asked with the error by instructor, bounded
+by ``max_reasks``. Every request's tokens are counted, failed ones included.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import instructor
+import openai
+from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from llmx.config import Settings
+from llmx.errors import ClientEndpointError, ConfigError, ExtractionError, TransientEndpointError
+from llmx.types import Usage
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class OutputMode(StrEnum):
+    TOOLS = "tools"
+    JSON_SCHEMA = "json_schema"
+    JSON_OBJECT_SCHEMA = "json_object_schema"
+    JSON = "json"
+    MD_JSON = "md_json"
+
+
+_INSTRUCTOR_MODES = {
+    OutputMode.TOOLS: instructor.Mode.TOOLS,
+    OutputMode.JSON_SCHEMA: instructor.Mode.JSON_SCHEMA,
+    OutputMode.JSON_OBJECT_SCHEMA: instructor.Mode.JSON_SCHEMA,
+    OutputMode.JSON: instructor.Mode.JSON,
+    OutputMode.MD_JSON: instructor.Mode.MD_JSON,
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a family of OpenAI-compatible servers can do."""
+
+    name: str
+    default_mode: OutputMode
+    modes: frozenset[OutputMode]
+    needs_api_key: bool = False
+    default_model: str | None = None
+
+
+_ALL = frozenset(OutputMode)
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile("openai", OutputMode.TOOLS, _ALL, needs_api_key=True, default_model="gpt-4o-mini"),
+        Profile(
+            "deepseek",
+            OutputMode.TOOLS,
+            frozenset({OutputMode.TOOLS, OutputMode.JSON, OutputMode.MD_JSON}),
+            needs_api_key=True,
+            default_model="deepseek-chat",
+        ),
+        Profile(
+            "llama_cpp",
+            OutputMode.JSON_OBJECT_SCHEMA,
+            frozenset(
+                {
+                    OutputMode.TOOLS,
+                    OutputMode.JSON_OBJECT_SCHEMA,
+                    OutputMode.JSON,
+                    OutputMode.MD_JSON,
+                }
+            ),
+            default_model="local",
+        ),
+        Profile("vllm", OutputMode.JSON_SCHEMA, _ALL),
+        Profile("ollama", OutputMode.JSON_SCHEMA, _ALL),
+        Profile("generic", OutputMode.MD_JSON, _ALL),
+    )
+}
+
+
+def detect_profile(base_url: str | None) -> str:
+    """Guess the profile from the endpoint URL; ``generic`` when nothing fits."""
+    if base_url is None:
+        return "openai"
+    parsed = urlparse(base_url)
+    host = (parsed.hostname or "").lower()
+    if host.endswith("openai.com"):
+        return "openai"
+    if host.endswith("deepseek.com"):
+        return "deepseek"
+    if parsed.port == 11434:
+        return "ollama"
+    return "generic"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A resolved endpoint: where to send requests and how to ask for JSON."""
+
+    base_url: str | None
+    model: str
+    profile: Profile
+    mode: OutputMode
+    api_key: str | None = field(default=None, repr=False)
+    identity_override: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """Stable identity for cache keys: the URL without credentials, never the key."""
+        if self.identity_override:
+            return self.identity_override
+        parsed = urlparse(self.base_url or "https://api.openai.com/v1")
+        host = parsed.hostname or ""
+        port = f":{parsed.port}" if parsed.port else ""
+        return f"{parsed.scheme}://{host}{port}{parsed.path.rstrip('/')}"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, identity: str | None = None) -> Endpoint:
+        name = settings.profile or detect_profile(settings.base_url)
+        profile = PROFILES.get(name)
+        if profile is None:
+            raise ConfigError(
+                f"unknown endpoint profile {name!r}", choices=", ".join(sorted(PROFILES))
+            )
+        try:
+            mode = OutputMode(settings.mode) if settings.mode else profile.default_mode
+        except ValueError as exc:
+            raise ConfigError(
+                f"unknown mode {settings.mode!r}", choices=", ".join(m.value for m in OutputMode)
+            ) from exc
+        if mode not in profile.modes:
+            raise ConfigError(
+                f"mode {mode.value} is not supported by the {profile.name} profile",
+                supported=", ".join(sorted(m.value for m in profile.modes)),
+            )
+        model = settings.model or profile.default_model
+        if model is None:
+            raise ConfigError(
+                "no model given: pass --model (or set LLMX_MODEL)", endpoint=settings.base_url
+            )
+        if profile.needs_api_key and not settings.api_key:
+            raise ConfigError(
+                "this endpoint needs an API key: set LLMX_API_KEY or OPENAI_API_KEY",
+                profile=profile.name,
+            )
+        return cls(
+            base_url=settings.base_url,
+            model=model,
+            profile=profile,
+            mode=mode,
+            api_key=settings.api_key,
+            identity_override=identity,
+        )
+
+
+@cache
+def fast_response_model(schema: type[M]) -> type[M]:
+    """A subclass of ``schema`` whose JSON schema is computed once.
+
+    instructor regenerates the response model's JSON schema on every call; for a
+    schema of any size that dominates the CPU cost of a request. The subclass
+    validates exactly like ``schema`` (same fields, validators, name and
+    docstring) and is built once per schema.
+    """
+    json_schema = schema.model_json_schema()
+
+    def model_json_schema(cls: type[BaseModel], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if args or kwargs:
+            return BaseModel.model_json_schema.__func__(cls, *args, **kwargs)  # type: ignore[attr-defined,no-any-return]
+        return json_schema
+
+    namespace: dict[str, Any] = {
+        "__doc__": schema.__doc__,
+        "__module__": schema.__module__,
+        "__qualname__": schema.__qualname__,
+        "model_json_schema": classmethod(model_json_schema),
+    }
+    return type(schema.__name__, (schema,), namespace)
+
+
+def _raw_content(completion: Any, mode: OutputMode) -> str:
+    """The JSON text the model produced, as instructor parsed it."""
+    message = completion.choices[0].message
+    if mode is OutputMode.TOOLS:
+        return str(message.tool_calls[0].function.arguments)
+    content = str(message.content or "")
+    if mode is OutputMode.MD_JSON:
+        fenced = re.search(r"```(?:json)?\s*(.*?)```", content, re.S)
+        if fenced:
+            return fenced.group(1).strip()
+    return content
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait (``Retry-After`` or ``retry-after-ms``)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIConnectionError):  # includes timeouts
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+    return False
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """instructor wraps API errors raised inside its re-ask loop; find the original."""
+    cause = exc.__cause__
+    if isinstance(exc, InstructorRetryException) and isinstance(
+        cause, openai.APIError | IncompleteOutputException
+    ):
+        return cause
+    return exc
+
+
+class EndpointClient:
+    """Sends extraction requests to one endpoint with retries and accounting."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        settings: Settings,
+        *,
+        on_rate_limited: Callable[[float | None], None] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.settings = settings
+        self.on_rate_limited = on_rate_limited
+        self._openai = openai.AsyncOpenAI(
+            base_url=endpoint.base_url,
+            api_key=endpoint.api_key or "not-needed",
+            max_retries=0,
+            timeout=settings.timeout,
+        )
+        self._client = instructor.from_openai(
+            self._openai, mode=_INSTRUCTOR_MODES[endpoint.mode]
+        )
+
+    async def aclose(self) -> None:
+        await self._openai.close()
+
+    def request_params(self) -> dict[str, Any]:
+        """Generation parameters that shape the answer (they enter the cache key)."""
+        params: dict[str, Any] = {"temperature": self.settings.temperature}
+        if self.settings.max_tokens is not None:
+            params["max_tokens"] = self.settings.max_tokens
+        if self.settings.seed is not None:
+            params["seed"] = self.settings.seed
+        return params
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Jittered exponential back-off; a server's ``Retry-After`` wins when given."""
+        raw = state.outcome.exception() if state.outcome else None
+        exc = _unwrap(raw) if raw is not None else None
+        base = self.settings.backoff_initial * (2 ** (state.attempt_number - 1))
+        delay: float = min(self.settings.backoff_max, base) * (0.5 + random.random() / 2)
+        if exc is not None:
+            asked = retry_after_seconds(exc)
+            if isinstance(exc, openai.RateLimitError) and self.on_rate_limited is not None:
+                self.on_rate_limited(asked)
+            if asked is not None:
+                delay = asked + random.random() * min(1.0, self.settings.backoff_initial)
+        return delay
+
+    async def extract(
+        self,
+        messages: list[dict[str, str]],
+        schema: type[M],
+        *,
+        context: dict[str, Any] | None = None,
+        usage: Usage | None = None,
+    ) -> tuple[M, str]:
+        """Ask for one record of ``schema``; returns it and the raw JSON it came from.
+
+        Every request's tokens are added to ``usage`` as they happen, so a caller
+        sees what failed attempts cost too. Raises :class:`TransientEndpointError`,
+        :class:`ClientEndpointError` or :class:`ExtractionError`.
+        """
+        usage = usage if usage is not None else Usage()
+        response_model = fast_response_model(schema)
+        hooks = instructor.hooks.Hooks()
+
+        def on_kwargs(*_: Any, **__: Any) -> None:
+            usage.requests += 1
+
+        def on_response(response: Any) -> None:
+            u = getattr(response, "usage", None)
+            if u is not None:
+                usage.prompt_tokens += int(getattr(u, "prompt_tokens", 0) or 0)
+                usage.completion_tokens += int(getattr(u, "completion_tokens", 0) or 0)
+
+        hooks.on("completion:kwargs", on_kwargs)
+        hooks.on("completion:response", on_response)
+        extra: dict[str, Any] = {}
+        if self.endpoint.mode is OutputMode.JSON_OBJECT_SCHEMA:
+            extra["extra_body"] = {
+                "response_format": {
+                    "type": "json_object",
+                    "schema": response_model.model_json_schema(),
+                }
+            }
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda e: is_transient(_unwrap(e))),
+            stop=stop_after_attempt(self.settings.max_retries + 1),
+            wait=self._wait,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    record, completion = await self._client.create_with_completion(
+                        model=self.endpoint.model,
+                        messages=messages,  # type: ignore[arg-type]
+                        response_model=response_model,
+                        max_retries=self.settings.max_reasks,
+                        context=context,
+                        hooks=hooks,
+                        **self.request_params(),
+                        **extra,
+                    )
+        except Exception as exc:  # noqa: BLE001 - mapped onto the llmx tree below
+            raise self._map_error(_unwrap(exc), usage) from exc
+        return record, _raw_content(completion, self.endpoint.mode)
+
+    def _map_error(self, exc: BaseException, usage: Usage) -> Exception:
+        where = {"endpoint": self.endpoint.identity, "model": self.endpoint.model}
+        error: Exception
+        if isinstance(exc, openai.APIStatusError):
+            detail = _error_detail(exc)
+            if is_transient(exc):
+                error = TransientEndpointError(
+                    f"endpoint kept failing with HTTP {exc.status_code}: {detail}",
+                    status=exc.status_code,
+                    requests=usage.requests,
+                    **where,
+                )
+            else:
+                error = ClientEndpointError(
+                    f"endpoint rejected the request with HTTP {exc.status_code}: {detail}",
+                    status=exc.status_code,
+                    **where,
+                )
+        elif isinstance(exc, openai.APITimeoutError):
+            error = TransientEndpointError(
+                f"endpoint timed out after {self.settings.timeout:g}s",
+                requests=usage.requests,
+                **where,
+            )
+        elif isinstance(exc, openai.APIConnectionError):
+            error = TransientEndpointError(
+                f"connection to the endpoint failed: {exc}", requests=usage.requests, **where
+            )
+        elif isinstance(exc, IncompleteOutputException):
+            error = ExtractionError(
+                "the model's answer was cut off at max_tokens; raise --max-tokens",
+                max_tokens=self.settings.max_tokens,
+                **where,
+            )
+        elif isinstance(exc, InstructorRetryException):
+            last = str(exc).strip().splitlines()
+            error = ExtractionError(
+                "the model's answer did not validate against the schema after "
+                f"{self.settings.max_reasks} re-asks: {last[0] if last else 'unknown error'}",
+                attempts=getattr(exc, "n_attempts", None),
+                **where,
+            )
+        else:
+            error = ExtractionError(f"extraction failed: {exc!r}", **where)
+        return error
+
+
+def _error_detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:300]
+        return json.dumps(body, ensure_ascii=False)[:300]
+    return str(exc.message)[:300]
