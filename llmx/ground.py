@@ -1,0 +1,259 @@
+"""Grounding: find a record's evidence quote and key values in the source document.
+
+Both sides are compared in a *normalised* form: the quote goes through the same
+cleaning as the document (pinyin removed, traditional -> simplified, decimal points,
+anti-scraping fixes), then whitespace, punctuation and symbols other than ``%`` and
+``.`` are dropped and letters are case-folded (NFKC). The normalised document keeps
+an index back to the cleaned text, whose offset map leads to the original.
+
+:func:`locate` tries an exact match first, then a CJK-aware fuzzy alignment
+(``rapidfuzz.fuzz.partial_ratio_alignment``, character by character) above a
+threshold. A quote with an ellipsis (``……``/``...``) may also match part by part.
+Only the cleaned text is searched, so quotes from stripped boilerplate (a related
+article teaser) are not found.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from rapidfuzz import fuzz
+
+from llmx.fields import evidence_field, match_keys
+from llmx.text.clean import CleanText, clean_text
+from llmx.types import GroundingInfo
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "GroundIndex",
+    "Located",
+    "contains_value",
+    "ground_record",
+    "locate",
+    "normalize_for_match",
+]
+
+Status = Literal["exact", "fuzzy", "not_found"]
+
+#: Minimum fuzzy similarity (0..1) for a quote to count as found.
+DEFAULT_THRESHOLD = 0.8
+#: Normalised quotes shorter than this are only matched exactly.
+MIN_FUZZY_CHARS = 6
+_KEEP_SYMBOLS = frozenset("%.")
+_ELLIPSIS = re.compile(r"…+|\.{3,}|。{3,}")
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a quote was found; offsets into the original (``clean.source``), end exclusive."""
+
+    status: Status
+    start: int | None = None
+    end: int | None = None
+    score: float = 0.0
+
+    @property
+    def found(self) -> bool:
+        return self.status != "not_found"
+
+
+_NOT_FOUND = Located("not_found")
+
+
+def _norm_chars(text: str) -> Iterator[tuple[int, str]]:
+    """``(index in text, normalised char)`` for every character kept for matching."""
+    for i, ch in enumerate(text):
+        if ch.isascii():
+            if ch.isalnum():
+                yield i, ch.lower()
+            elif ch in _KEEP_SYMBOLS:
+                yield i, ch
+            continue
+        for c in unicodedata.normalize("NFKC", ch).casefold():
+            cat = unicodedata.category(c)
+            if cat[0] in "LN" or c in _KEEP_SYMBOLS:
+                yield i, c
+
+
+def normalize_for_match(text: str) -> str:
+    """The normalised form used to compare quotes and values with the document."""
+    cleaned = clean_text(text, trim_boilerplate=False).text
+    return "".join(c for _, c in _norm_chars(cleaned))
+
+
+class GroundIndex:
+    """A cleaned document prepared for repeated quote and value look-ups."""
+
+    def __init__(self, clean: CleanText) -> None:
+        self.clean = clean
+        pairs = list(_norm_chars(clean.text))
+        self.norm = "".join(c for _, c in pairs)
+        self.index = [i for i, _ in pairs]
+
+    def _to_source(self, nstart: int, nend: int) -> tuple[int, int]:
+        cstart = self.index[nstart]
+        cend = self.index[nend - 1] + 1
+        return self.clean.span_to_source(cstart, cend)
+
+    def _exact(self, q: str) -> tuple[int, int] | None:
+        pos = self.norm.find(q)
+        return None if pos < 0 else (pos, pos + len(q))
+
+    def _fuzzy(self, q: str, threshold: float) -> tuple[int, int, float] | None:
+        if len(q) < MIN_FUZZY_CHARS or len(q) > len(self.norm):
+            return None
+        res = fuzz.partial_ratio_alignment(q, self.norm, score_cutoff=threshold * 100)
+        if res is None or res.dest_end <= res.dest_start:
+            return None
+        start, end = self._refine(q, res.dest_start, res.dest_end)
+        if end <= start:
+            return None
+        return start, end, res.score / 100.0
+
+    def _refine(self, q: str, start: int, end: int) -> tuple[int, int]:
+        """Move the window edges to where the whole quote matches best.
+
+        ``partial_ratio`` scores a window as long as the quote; a quote that drops or
+        adds words matches a shorter or longer span, so each edge is moved (start
+        first, then end) within a slack of about a fifth of the quote.
+        """
+        slack = max(3, len(q) // 5)
+        n = len(self.norm)
+
+        def score(s: int, e: int) -> float:
+            return fuzz.ratio(q, self.norm[s:e]) if e > s else 0.0
+
+        best = score(start, end)
+        for s in range(max(0, start - slack), min(end, start + slack + 1)):
+            value = score(s, end)
+            if value > best or (value == best and s < start):
+                best, start = value, s
+        for e in range(max(start + 1, end - slack), min(n, end + slack) + 1):
+            value = score(start, e)
+            if value > best:
+                best, end = value, e
+        return start, end
+
+    def locate(self, quote: str, *, threshold: float = DEFAULT_THRESHOLD) -> Located:
+        """Find ``quote`` in the document: exact, fuzzy, or not found."""
+        if not self.norm or not quote or not quote.strip():
+            return _NOT_FOUND
+        q = normalize_for_match(quote)
+        if not q:
+            return _NOT_FOUND
+        hit = self._exact(q)
+        if hit is not None:
+            return Located("exact", *self._to_source(*hit), score=1.0)
+        parts = self._parts(quote, threshold)
+        fuzzy = self._fuzzy(q, threshold)
+        if parts is not None and (fuzzy is None or parts[2] >= fuzzy[2]):
+            fuzzy = parts
+        if fuzzy is None:
+            return _NOT_FOUND
+        start, end, score = fuzzy
+        return Located("fuzzy", *self._to_source(start, end), score=score)
+
+    def _parts(self, quote: str, threshold: float) -> tuple[int, int, float] | None:
+        """Match a quote with ellipses piece by piece, in order."""
+        pieces = [normalize_for_match(p) for p in _ELLIPSIS.split(quote)]
+        pieces = [p for p in pieces if p]
+        if len(pieces) < 2:
+            return None
+        pos, first, last = 0, -1, -1
+        for piece in pieces:
+            found = self.norm.find(piece, pos)
+            if found < 0:
+                return None
+            if first < 0:
+                first = found
+            pos = last = found + len(piece)
+        total = sum(len(p) for p in pieces)
+        score = max(threshold, min(0.99, total / max(total, last - first)))
+        return first, last, score
+
+    def contains(self, value: str) -> bool:
+        """True if ``value`` (normalised) occurs in the document."""
+        v = normalize_for_match(value)
+        return bool(v) and v in self.norm
+
+
+def locate(quote: str, clean: CleanText, *, threshold: float = DEFAULT_THRESHOLD) -> Located:
+    """Find an evidence quote in ``clean``; offsets point into ``clean.source``."""
+    return GroundIndex(clean).locate(quote, threshold=threshold)
+
+
+def contains_value(value: str, clean: CleanText) -> bool:
+    """True if a key value (a name, ``约25亿元``) appears in the cleaned document,
+    ignoring whitespace, punctuation, full-width forms and traditional characters."""
+    return GroundIndex(clean).contains(value)
+
+
+def _value_checks(model: BaseModel, index: GroundIndex) -> dict[str, bool]:
+    checks: dict[str, bool] = {}
+    for name in match_keys(type(model)):
+        value = getattr(model, name, None)
+        if isinstance(value, str) and value.strip():
+            checks[name] = index.contains(value)
+    for name in type(model).model_fields:
+        value = getattr(model, name, None)
+        items: list[tuple[str, Any]] = (
+            [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+            if isinstance(value, list | tuple)
+            else [(name, value)]
+        )
+        for label, item in items:
+            if isinstance(item, BaseModel) and evidence_field(type(item)) is None:
+                text = getattr(item, "text", None)
+                if isinstance(text, str) and text.strip():
+                    checks[f"{label}.text"] = index.contains(text)
+    return checks
+
+
+def ground_record(
+    record: BaseModel, clean: CleanText, *, threshold: float = DEFAULT_THRESHOLD
+) -> list[GroundingInfo]:
+    """Ground every sub-model of ``record`` that has an evidence field.
+
+    ``path`` is like ``projects[0]`` (``""`` for the record itself). ``checks`` says,
+    for each match-key field and each nested Money-like ``text``, whether the value
+    appears in the document.
+    """
+    index = GroundIndex(clean)
+    out: list[GroundingInfo] = []
+
+    def visit(model: BaseModel, path: str) -> None:
+        ev_name = evidence_field(type(model))
+        if ev_name is not None:
+            evidence = getattr(model, ev_name, None)
+            found = (
+                index.locate(evidence, threshold=threshold)
+                if isinstance(evidence, str)
+                else _NOT_FOUND
+            )
+            out.append(
+                GroundingInfo(
+                    path=path,
+                    status=found.status,
+                    start=found.start,
+                    end=found.end,
+                    score=found.score,
+                    checks=_value_checks(model, index),
+                )
+            )
+        for name in type(model).model_fields:
+            value = getattr(model, name, None)
+            sub = f"{path}.{name}" if path else name
+            if isinstance(value, BaseModel):
+                visit(value, sub)
+            elif isinstance(value, list | tuple):
+                for i, item in enumerate(value):
+                    if isinstance(item, BaseModel):
+                        visit(item, f"{sub}[{i}]")
+
+    visit(record, "")
+    return out
