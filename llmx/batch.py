@@ -1,0 +1,415 @@
+"""The batch engine: many documents through ``process`` with bounded concurrency.
+
+Design:
+
+* one producer task reads the (lazy) document iterator into a bounded
+  ``asyncio.Queue(maxsize=concurrency)``; a fixed pool of ``concurrency`` worker
+  tasks pulls from it. At most ``2 * concurrency + 2`` documents are alive at
+  once, however long the input is.
+* every document read ends as exactly one output line (via the
+  :class:`~llmx.io.ResultWriter`): documents with ``error`` set are written
+  without calling ``process``; an exception escaping ``process`` becomes an
+  error line; doc_ids in ``skip`` are counted and not processed.
+* a :class:`~llmx.ratelimit.RateLimiter` makes each worker sit out a 429 pause
+  and hold a :class:`~llmx.ratelimit.ConcurrencyGovernor` slot per document, so
+  the effective concurrency follows the governor (AIMD) below the worker count.
+  The HTTP layer inside ``process`` calls ``acquire``/``record``/
+  ``on_rate_limited`` on the same limiter per request.
+* cancellation (Ctrl-C under ``asyncio.run``) or a set ``stop`` event: no new
+  documents start, in-flight ones get ``drain_timeout`` seconds to finish and
+  are then cancelled (a cancelled document writes nothing, so a resume redoes
+  it), the writer is fsynced, and ``run_batch`` *returns* a summary with
+  ``interrupted=True`` instead of raising.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sized
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from llmx.errors import ConfigError, LlmxError
+from llmx.io import ResultWriter
+from llmx.ratelimit import RateLimiter
+from llmx.types import Document, Result, Usage
+
+__all__ = [
+    "BatchSummary",
+    "NullProgress",
+    "ProgressSink",
+    "RichProgress",
+    "make_progress",
+    "run_batch",
+]
+
+Process = Callable[[Document], Awaitable[Result[Any]]]
+
+
+@dataclass
+class BatchSummary:
+    """Counts and totals of one :func:`run_batch` call.
+
+    ``total`` counts documents read from the input, skipped ones included;
+    ``usage`` sums non-cached results only (cached ones cost no request).
+    """
+
+    total: int = 0
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    cached: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost: float | None = None
+    elapsed: float = 0.0
+    interrupted: bool = False
+    rate_limited: int = 0
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def processed(self) -> int:
+        return self.ok + self.failed
+
+    @property
+    def requests(self) -> int:
+        return self.usage.requests
+
+    @property
+    def cache_hits(self) -> int:
+        return self.cached
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.processed / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def resume_hint(self) -> str | None:
+        if not self.interrupted:
+            return None
+        return (
+            f"interrupted after {self.processed} document(s); run the same command again to "
+            "resume: documents already in the output are skipped"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "ok": self.ok,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "cached": self.cached,
+            "usage": self.usage.to_dict(),
+            "requests": self.requests,
+            "cache_hits": self.cache_hits,
+            "cost_usd": None if self.cost is None else round(self.cost, 6),
+            "elapsed": round(self.elapsed, 3),
+            "docs_per_second": round(self.docs_per_second, 3),
+            "interrupted": self.interrupted,
+            "rate_limited": self.rate_limited,
+            "errors_by_kind": dict(self.errors_by_kind),
+        }
+
+
+class ProgressSink(Protocol):
+    """Receives progress events; every method must be cheap and never raise."""
+
+    def start(self, total: int | None) -> None: ...
+
+    def advance(self, result: Result[Any]) -> None: ...
+
+    def skip(self, count: int = 1) -> None: ...
+
+    def finish(self, summary: BatchSummary) -> None: ...
+
+
+class NullProgress:
+    """Reports nothing."""
+
+    def start(self, total: int | None) -> None:
+        pass
+
+    def advance(self, result: Result[Any]) -> None:
+        pass
+
+    def skip(self, count: int = 1) -> None:
+        pass
+
+    def finish(self, summary: BatchSummary) -> None:
+        pass
+
+
+class RichProgress:
+    """A rich progress bar on stderr: done/total, ok/failed/cached, tokens, ETA.
+
+    Skipped (already done) documents shrink the total rather than advance the
+    bar, so the ETA reflects the work left.
+    """
+
+    def __init__(self, description: str = "extracting") -> None:
+        self.description = description
+        self.ok = 0
+        self.failed = 0
+        self.cached = 0
+        self.tokens = 0
+        self._total: int | None = None
+        self._progress: Any = None
+        self._task: Any = None
+
+    def start(self, total: int | None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._total = total
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(self.description, total=total, stats=self._stats())
+
+    def _stats(self) -> str:
+        return (
+            f"[green]ok {self.ok}[/] [red]failed {self.failed}[/] "
+            f"[cyan]cached {self.cached}[/] {self.tokens:,} tok"
+        )
+
+    def advance(self, result: Result[Any]) -> None:
+        if result.ok:
+            self.ok += 1
+        else:
+            self.failed += 1
+        if result.cached:
+            self.cached += 1
+        else:
+            self.tokens += result.usage.total_tokens
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, stats=self._stats())
+
+    def skip(self, count: int = 1) -> None:
+        if self._total is not None:
+            self._total = max(0, self._total - count)
+            if self._progress is not None:
+                self._progress.update(self._task, total=self._total)
+
+    def finish(self, summary: BatchSummary) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, stats=self._stats())
+            self._progress.stop()
+            self._progress = None
+
+
+def make_progress(enabled: bool | None = None, description: str = "extracting") -> ProgressSink:
+    """A :class:`RichProgress` when ``enabled`` (default: stderr is a TTY), else a null one."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return RichProgress(description) if enabled else NullProgress()
+
+
+def _failure(doc: Document, exc: BaseException) -> Result[Any]:
+    if isinstance(exc, LlmxError):
+        error = exc
+    else:
+        error = LlmxError(
+            f"unexpected {type(exc).__name__} while processing: {exc}",
+            exception=type(exc).__name__,
+            doc_id=doc.doc_id,
+        )
+    return Result(doc_id=doc.doc_id, source=doc.source, error=error, attempts=1)
+
+
+@dataclass
+class _State:
+    summary: BatchSummary
+    stopping: bool = False
+    busy: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+async def run_batch(
+    documents: Iterable[Document],
+    process: Process,
+    *,
+    writer: ResultWriter,
+    concurrency: int = 8,
+    limiter: RateLimiter | None = None,
+    skip: set[str] | None = None,
+    progress: ProgressSink | None = None,
+    cost_estimator: Callable[[Usage], float | None] | None = None,
+    stop: asyncio.Event | None = None,
+    drain_timeout: float = 5.0,
+    total: int | None = None,
+) -> BatchSummary:
+    """Run ``process`` over ``documents``; every document read ends in ``writer``.
+
+    ``skip``: doc_ids already done (from :func:`llmx.io.scan_output`).
+    ``cost_estimator``: e.g. ``functools.partial(estimate_cost, model)``.
+    ``stop``: set it to stop gracefully (same as cancelling the task).
+    ``total``: document count for the progress bar (default: ``len(documents)``
+    when it has one). Exceptions from the writer (disk full) or from the
+    document iterator itself abort the run after draining, and propagate.
+    ``writer`` is opened if needed and fsynced at the end, not closed: the
+    caller's ``writer.close()`` compacts the output and rebuilds the error report.
+    """
+    if concurrency < 1:
+        raise ConfigError("concurrency must be at least 1", concurrency=concurrency)
+    skip = skip if skip is not None else set()
+    sink: ProgressSink = progress if progress is not None else NullProgress()
+    if total is None and isinstance(documents, Sized):
+        total = len(documents)
+    state = _State(summary=BatchSummary())
+    summary = state.summary
+    queue: asyncio.Queue[Document | None] = asyncio.Queue(maxsize=concurrency)
+    started = time.monotonic()
+    writer.open()
+    sink.start(total)
+
+    def record(result: Result[Any]) -> None:
+        writer.write(result)
+        if result.ok:
+            summary.ok += 1
+        else:
+            summary.failed += 1
+            kind = result.error.kind if result.error is not None else "error"
+            summary.errors_by_kind[kind] = summary.errors_by_kind.get(kind, 0) + 1
+        if result.cached:
+            summary.cached += 1
+        else:
+            summary.usage.add(result.usage)
+        with contextlib.suppress(Exception):  # a broken progress bar must not lose documents
+            sink.advance(result)
+
+    async def produce() -> None:
+        for doc in documents:
+            if state.stopping:
+                return
+            summary.total += 1
+            if doc.doc_id in skip:
+                summary.skipped += 1
+                with contextlib.suppress(Exception):
+                    sink.skip(1)
+            elif doc.error is not None:
+                record(Result(doc_id=doc.doc_id, source=doc.source, error=doc.error))
+            else:
+                await queue.put(doc)
+            del doc
+            await asyncio.sleep(0)  # let workers run even when nothing blocks
+        for _ in range(concurrency):
+            await queue.put(None)
+
+    async def call(doc: Document) -> Result[Any]:
+        try:
+            if limiter is None:
+                return await process(doc)
+            await limiter.wait_if_paused()
+            async with limiter.governor.slot():
+                return await process(doc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return _failure(doc, exc)
+
+    async def work() -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        while not state.stopping:
+            doc = await queue.get()
+            if doc is None or state.stopping:
+                return
+            state.busy.add(me)
+            try:
+                result = await call(doc)
+                if not isinstance(result, Result):
+                    result = _failure(
+                        doc, TypeError(f"process returned {type(result).__name__}, not Result")
+                    )
+                if result.doc_id != doc.doc_id:
+                    result.doc_id = doc.doc_id
+                    result.source = doc.source
+                record(result)
+            finally:
+                state.busy.discard(me)
+            del doc, result
+
+    producer = asyncio.create_task(produce(), name="llmx-producer")
+    workers = [asyncio.create_task(work(), name=f"llmx-worker-{i}") for i in range(concurrency)]
+    stop_task = asyncio.create_task(stop.wait(), name="llmx-stop") if stop is not None else None
+    fatal: BaseException | None = None
+    try:
+        while not all(w.done() for w in workers):
+            watched: set[asyncio.Task[Any]] = {w for w in workers if not w.done()}
+            if not producer.done():
+                watched.add(producer)
+            if stop_task is not None:
+                watched.add(stop_task)
+            done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stop_task and not task.cancelled() and task.exception():
+                    fatal = task.exception()
+            if fatal is not None:
+                break
+            if stop_task is not None and stop_task in done:
+                summary.interrupted = True
+                break
+    except asyncio.CancelledError:
+        summary.interrupted = True
+    finally:
+        if summary.interrupted or fatal is not None or not all(w.done() for w in workers):
+            await _shutdown(state, producer, workers, drain_timeout)
+        elif not producer.done():
+            await producer  # it has put its last sentinel; let it return
+        if stop_task is not None:
+            stop_task.cancel()
+        writer.flush()
+        summary.elapsed = time.monotonic() - started
+        if limiter is not None:
+            summary.rate_limited = limiter.rate_limited
+        if cost_estimator is not None:
+            summary.cost = cost_estimator(summary.usage)
+        with contextlib.suppress(Exception):
+            sink.finish(summary)
+    if fatal is not None:
+        raise fatal
+    return summary
+
+
+async def _shutdown(
+    state: _State,
+    producer: asyncio.Task[None],
+    workers: list[asyncio.Task[None]],
+    drain_timeout: float,
+) -> None:
+    """Stop taking documents, let in-flight ones finish for a while, cancel the rest."""
+    state.stopping = True
+    producer.cancel()
+    busy = {w for w in workers if w in state.busy and not w.done()}
+    for w in workers:
+        if w not in busy:
+            w.cancel()
+    try:
+        if busy:
+            _, pending = await asyncio.wait(busy, timeout=max(0.0, drain_timeout))
+            for w in pending:
+                w.cancel()
+    except asyncio.CancelledError:  # cancelled again while draining: stop now
+        for w in workers:
+            w.cancel()
+    # collect everything so no task is left running or unretrieved
+    await asyncio.gather(producer, *workers, return_exceptions=True)

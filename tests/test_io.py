@@ -1,0 +1,388 @@
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from llmx.errors import ExtractionError, InputError
+from llmx.io import (
+    ResultWriter,
+    compact_output,
+    default_errors_path,
+    inspect_output,
+    iter_documents,
+    repair_tail,
+    scan_output,
+    write_error_report,
+)
+from llmx.types import Document, Result, Usage
+
+
+class Rec(BaseModel):
+    name: str
+
+
+def ok(doc_id: str, name: str = "x") -> Result[Rec]:
+    return Result(doc_id=doc_id, source=f"{doc_id}.txt", record=Rec(name=name), attempts=1)
+
+
+def bad(doc_id: str) -> Result[Rec]:
+    return Result(
+        doc_id=doc_id,
+        source=f"{doc_id}.txt",
+        error=ExtractionError("never validated", doc_id=doc_id),
+        attempts=3,
+        usage=Usage(10, 5, 3),
+    )
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    # split on "\n" only: str.splitlines() would also split on U+2028 inside strings
+    return [json.loads(line) for line in path.read_bytes().split(b"\n") if line]
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def make_tree(root: Path) -> None:
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "one.txt").write_text("one", encoding="utf-8")
+    (root / "a" / "two.md").write_text("two", encoding="utf-8")
+    (root / "b.html").write_text("<p>b</p>", encoding="utf-8")
+    (root / "skip.pdf").write_bytes(b"%PDF")
+    (root / ".hidden.txt").write_text("h", encoding="utf-8")
+    (root / ".git").mkdir()
+    (root / ".git" / "x.txt").write_text("g", encoding="utf-8")
+    (root / "data.jsonl").write_text('{"id": "j", "text": "t"}\n', encoding="utf-8")
+
+
+def test_folder_walk_sorted_recursive_filtered(tmp_path: Path) -> None:
+    make_tree(tmp_path / "in")
+    docs = list(iter_documents([str(tmp_path / "in")]))
+    assert [d.doc_id for d in docs] == ["a/one", "a/two", "b"]
+    assert all(d.error is None for d in docs)
+    assert docs[0].data == b"one"
+    assert docs[2].source.endswith("b.html")
+
+
+def test_explicit_file_any_suffix_uses_stem(tmp_path: Path) -> None:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(b"%PDF-1.4")
+    [doc] = iter_documents([str(path)])
+    assert (doc.doc_id, doc.data, doc.error) == ("report", b"%PDF-1.4", None)
+
+
+def test_glob_ids_relative_to_fixed_root(tmp_path: Path) -> None:
+    make_tree(tmp_path / "in")
+    (tmp_path / "in" / "a" / "deep").mkdir()
+    (tmp_path / "in" / "a" / "deep" / "three.txt").write_text("3", encoding="utf-8")
+    docs = list(iter_documents([f"{tmp_path}/in/**/*.txt"]))
+    assert [d.doc_id for d in docs] == ["a/deep/three", "a/one"]
+
+
+def test_glob_without_matches_is_an_error_document(tmp_path: Path) -> None:
+    [doc] = iter_documents([f"{tmp_path}/nothing/*.txt"])
+    assert isinstance(doc.error, InputError)
+    assert "no files match" in doc.error.message
+
+
+def test_missing_input_is_an_error_document_and_rest_continues(tmp_path: Path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text("g", encoding="utf-8")
+    docs = list(iter_documents([str(tmp_path / "missing.txt"), str(good)]))
+    assert docs[0].doc_id == "missing"
+    assert isinstance(docs[0].error, InputError)
+    assert docs[1].doc_id == "good" and docs[1].error is None
+
+
+def test_stdin_document() -> None:
+    [doc] = iter_documents(["-"], stdin=io.BytesIO(b"hello"))
+    assert (doc.doc_id, doc.source, doc.data) == ("stdin", "-", b"hello")
+    [big] = iter_documents(["-"], stdin=io.BytesIO(b"x" * 11), max_bytes=10)
+    assert isinstance(big.error, InputError)
+
+
+def test_too_large_file_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"x" * 101)
+    opened: list[str] = []
+    real_open = open
+
+    def spy(file: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy)
+    [doc] = iter_documents([str(path)], max_bytes=100)
+    assert isinstance(doc.error, InputError)
+    assert doc.error.context["bytes"] == 101
+    assert str(path) not in opened
+
+
+def test_jsonl_lines(tmp_path: Path) -> None:
+    path = tmp_path / "arts.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "a1", "text": "alpha", "published": "2024-03-01", "x": 1}),
+                json.dumps({"text": "no id"}),
+                "{broken",
+                "",
+                json.dumps({"id": 7, "text": "int id"}),
+                json.dumps({"id": "a2"}),
+                json.dumps([1, 2]),
+                json.dumps({"id": "a3", "text": "t", "meta": {"lang": "zh"}}),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    docs = list(iter_documents([str(path)]))
+    ids = [d.doc_id for d in docs]
+    assert ids == ["a1", "arts.jsonl:2", "arts.jsonl:3", "7", "a2", "arts.jsonl:7", "a3"]
+    a1 = docs[0]
+    assert a1.data == "alpha" and a1.meta == {"published": "2024-03-01", "x": 1}
+    assert str(a1.published) == "2024-03-01"
+    assert a1.source.endswith("arts.jsonl:1")
+    assert docs[1].error is None and docs[1].data == "no id"
+    for i in (2, 4, 5):
+        assert isinstance(docs[i].error, InputError), ids[i]
+    assert docs[2].error is not None and docs[2].error.context["line"] == 3
+    assert docs[6].meta == {"lang": "zh"}
+
+
+def test_jsonl_overlong_line_is_an_error_and_reading_continues(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    long_line = json.dumps({"id": "long", "text": "y" * 5000})
+    path.write_text(long_line + "\n" + json.dumps({"id": "ok", "text": "t"}) + "\n")
+    docs = list(iter_documents([str(path)], max_bytes=1000))
+    assert [d.doc_id for d in docs] == ["x.jsonl:1", "ok"]
+    assert isinstance(docs[0].error, InputError)
+    assert docs[1].error is None
+
+
+def test_duplicate_ids_become_renamed_error_documents(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "same.txt").write_text("1", encoding="utf-8")
+    (tmp_path / "b" / "same.txt").write_text("2", encoding="utf-8")
+    (tmp_path / "b" / "same.md").write_text("3", encoding="utf-8")
+    docs = list(
+        iter_documents(
+            [
+                str(tmp_path / "a" / "same.txt"),
+                str(tmp_path / "b" / "same.txt"),
+                str(tmp_path / "b"),
+            ]
+        )
+    )
+    # folder b yields "same" (same.md) and "same" (same.txt): both collide
+    assert [d.doc_id for d in docs] == ["same", "same~2", "same~3", "same~4"]
+    assert docs[0].error is None
+    for dup in docs[1:]:
+        assert isinstance(dup.error, InputError)
+        assert "duplicate" in dup.error.message
+        assert dup.error.context["doc_id"] == "same"
+    assert docs[3].source.endswith("same.txt")
+
+
+def test_iteration_is_lazy(tmp_path: Path) -> None:
+    for i in range(3):
+        (tmp_path / f"{i}.txt").write_text(str(i), encoding="utf-8")
+    it = iter_documents([str(tmp_path)])
+    first = next(it)
+    assert first.doc_id == "0"
+    (tmp_path / "2.txt").unlink()  # listing happened, reading did not
+    rest = list(it)
+    assert rest[0].doc_id == "1" and rest[1].error is not None
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def test_writer_lines_and_error_report(tmp_path: Path) -> None:
+    out = tmp_path / "res.jsonl"
+    with ResultWriter(out) as writer:
+        writer.write(ok("a"))
+        writer.write(bad("b"))
+    rows = lines(out)
+    assert [r["doc_id"] for r in rows] == ["a", "b"]
+    assert rows[0]["record"] == {"name": "x"} and rows[0]["error"] is None
+    assert rows[1]["record"] is None and rows[1]["error"]["kind"] == "validation"
+    assert set(rows[0]) >= {"doc_id", "source", "record", "usage", "cached", "attempts", "error"}
+    errors_path = default_errors_path(out)
+    assert errors_path.name == "res.errors.jsonl"
+    [err] = lines(errors_path)
+    assert err == {
+        "doc_id": "b",
+        "source": "b.txt",
+        "error": {"kind": "validation", "message": "never validated", "doc_id": "b"},
+        "attempts": 3,
+    }
+
+
+def test_writer_unserialisable_result_still_written(tmp_path: Path) -> None:
+    class Boom(Result[Rec]):
+        def to_dict(self) -> dict[str, Any]:
+            raise ValueError("nope")
+
+    out = tmp_path / "o.jsonl"
+    with ResultWriter(out) as writer:
+        writer.write(Boom(doc_id="z", source="z.txt", record=Rec(name="n")))
+    [row] = lines(out)
+    assert row["doc_id"] == "z" and "serialise" in row["error"]["message"]
+    assert lines(default_errors_path(out))[0]["doc_id"] == "z"
+
+
+def test_torn_last_line_repaired(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    with ResultWriter(out) as writer:
+        writer.write(ok("a"))
+        writer.write(ok("b"))
+    good_size = out.stat().st_size
+    with open(out, "ab") as fh:
+        fh.write(b'{"doc_id": "c", "rec')  # killed mid-write
+    scan = inspect_output(out)
+    assert scan.torn_bytes > 0
+    assert out.stat().st_size == good_size
+    assert scan.ok == {"a", "b"}
+
+
+def test_invalid_json_last_line_with_newline_repaired(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    out.write_bytes(json.dumps(ok("a").to_dict()).encode() + b"\n" + b"garbage\n")
+    assert repair_tail(out, dry_run=True) == len(b"garbage\n")
+    assert out.read_bytes().endswith(b"garbage\n")
+    assert scan_output(out) == {"a"}
+    assert not out.read_bytes().endswith(b"garbage\n")
+
+
+def test_writer_repairs_tail_before_appending(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    with ResultWriter(out) as writer:
+        writer.write(ok("a"))
+    with open(out, "ab") as fh:
+        fh.write(b'{"doc_id": "b"')
+    with ResultWriter(out) as writer:
+        assert writer.torn_bytes_repaired > 0
+        writer.write(ok("b"))
+    assert [r["doc_id"] for r in lines(out)] == ["a", "b"]
+
+
+def test_scan_last_line_wins_and_resume_sets(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    with ResultWriter(out) as writer:
+        writer.write(ok("a"))
+        writer.write(bad("b"))
+        writer.write(bad("c"))
+        writer.write(ok("c"))  # retried and fixed
+        writer.write(ok("d"))
+        writer.write(bad("d"))  # later failure is authoritative
+        writer.close(compact=False)
+    scan = inspect_output(out)
+    assert scan.ok == {"a", "c"}
+    assert scan.failed == {"b", "d"}
+    assert scan.duplicates == 2
+    assert scan_output(out) == {"a", "b", "c", "d"}
+    assert scan_output(out, retry_failed=True) == {"a", "c"}
+
+
+def test_compact_keeps_last_line_per_doc(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    with ResultWriter(out) as writer:
+        writer.write(bad("a"))
+        writer.write(ok("b"))
+        writer.write(ok("a", name="fixed"))
+        writer.close(compact=False)
+    assert compact_output(out) == 1
+    rows = lines(out)
+    assert [r["doc_id"] for r in rows] == ["b", "a"]
+    assert rows[1]["record"] == {"name": "fixed"}
+    assert compact_output(out) == 0
+
+
+def test_error_report_reflects_current_state(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    errors = default_errors_path(out)
+    with ResultWriter(out) as writer:
+        writer.write(bad("a"))
+        writer.write(bad("b"))
+    assert {e["doc_id"] for e in lines(errors)} == {"a", "b"}
+    # a --retry-failed run fixes "a"
+    with ResultWriter(out) as writer:
+        writer.write(ok("a"))
+        report = writer.close()
+    assert report.compacted_lines == 1
+    assert report.failed_documents == 1
+    assert [e["doc_id"] for e in lines(errors)] == ["b"]
+    assert [r["doc_id"] for r in lines(out)] == ["b", "a"]
+    with ResultWriter(out) as writer:
+        writer.write(ok("b"))
+    assert not errors.exists()  # no errors left: no report
+    assert write_error_report(out) == 0
+
+
+def test_overwrite_truncates(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    with ResultWriter(out) as writer:
+        writer.write(bad("a"))
+    with ResultWriter(out, overwrite=True) as writer:
+        writer.write(ok("z"))
+    assert [r["doc_id"] for r in lines(out)] == ["z"]
+    assert not default_errors_path(out).exists()
+
+
+def test_each_line_is_one_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "o.jsonl"
+    writes: list[bytes] = []
+    real_write = os.write
+
+    def spy(fd: int, data: Any) -> int:
+        writes.append(bytes(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", spy)
+    with ResultWriter(out, fsync_every=1) as writer:
+        writer.write(ok("a", name="multi\nline \u2028 text"))
+    assert len(writes) == 1 and writes[0].endswith(b"\n") and writes[0].count(b"\n") == 1
+    [row] = lines(out)
+    assert row["record"]["name"] == "multi\nline \u2028 text"
+
+
+def test_output_in_new_folder_and_default_errors_path(tmp_path: Path) -> None:
+    out = tmp_path / "deep" / "dir" / "run"
+    with ResultWriter(out) as writer:
+        writer.write(bad("a"))
+    assert (tmp_path / "deep" / "dir" / "run.errors.jsonl").exists()
+
+
+def test_scan_missing_file_is_empty(tmp_path: Path) -> None:
+    assert scan_output(tmp_path / "none.jsonl") == set()
+    assert compact_output(tmp_path / "none.jsonl") == 0
+
+
+def test_unreadable_file_is_an_error_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "locked.txt"
+    path.write_text("x", encoding="utf-8")
+    real_open = open
+
+    def deny(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", deny)
+    [doc] = iter_documents([str(path)])
+    assert isinstance(doc.error, InputError)
+    assert "Permission denied" in doc.error.message
+
+
+def test_documents_types() -> None:
+    assert Document(doc_id="a", source="s", data="t").error is None
