@@ -78,9 +78,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.ungrounded not in get_args(UngroundedPolicy):
-            raise ConfigError(
-                "ungrounded must be keep, flag or drop", value=str(self.ungrounded)
-            )
+            raise ConfigError("ungrounded must be keep, flag or drop", value=str(self.ungrounded))
         for name in ("max_retries", "max_reasks"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0", value=getattr(self, name))
@@ -143,9 +141,7 @@ def _convert(name: str, value: Any, origin: str) -> Any:
             return int(value)
         return str(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"invalid value for {name}", value=repr(value), origin=origin
-        ) from exc
+        raise ConfigError(f"invalid value for {name}", value=repr(value), origin=origin) from exc
 
 
 def find_config_file(explicit: Path | None, env: Mapping[str, str]) -> Path | None:

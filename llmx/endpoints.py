@@ -41,6 +41,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from llmx.config import Settings
 from llmx.errors import ClientEndpointError, ConfigError, ExtractionError, TransientEndpointError
+from llmx.ratelimit import RateLimiter, estimate_tokens
 from llmx.types import Usage
 
 M = TypeVar("M", bound=BaseModel)
@@ -267,10 +268,12 @@ class EndpointClient:
         endpoint: Endpoint,
         settings: Settings,
         *,
+        limiter: RateLimiter | None = None,
         on_rate_limited: Callable[[float | None], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.settings = settings
+        self.limiter = limiter
         self.on_rate_limited = on_rate_limited
         self._openai = openai.AsyncOpenAI(
             base_url=endpoint.base_url,
@@ -278,9 +281,7 @@ class EndpointClient:
             max_retries=0,
             timeout=settings.timeout,
         )
-        self._client = instructor.from_openai(
-            self._openai, mode=_INSTRUCTOR_MODES[endpoint.mode]
-        )
+        self._client = instructor.from_openai(self._openai, mode=_INSTRUCTOR_MODES[endpoint.mode])
 
     async def aclose(self) -> None:
         await self._openai.close()
@@ -302,8 +303,11 @@ class EndpointClient:
         delay: float = min(self.settings.backoff_max, base) * (0.5 + random.random() / 2)
         if exc is not None:
             asked = retry_after_seconds(exc)
-            if isinstance(exc, openai.RateLimitError) and self.on_rate_limited is not None:
-                self.on_rate_limited(asked)
+            if isinstance(exc, openai.RateLimitError):
+                if self.on_rate_limited is not None:
+                    self.on_rate_limited(asked)
+                if self.limiter is not None:
+                    self.limiter.on_rate_limited(asked)
             if asked is not None:
                 delay = asked + random.random() * min(1.0, self.settings.backoff_initial)
         return delay
@@ -351,19 +355,34 @@ class EndpointClient:
             wait=self._wait,
             reraise=True,
         )
+        estimate = 0
+        if self.limiter is not None:
+            text = "".join(m["content"] for m in messages)
+            estimate = estimate_tokens(text, self.settings.max_tokens or 0)
         try:
             async for attempt in retrying:
                 with attempt:
-                    record, completion = await self._client.create_with_completion(
-                        model=self.endpoint.model,
-                        messages=messages,  # type: ignore[arg-type]
-                        response_model=response_model,
-                        max_retries=self.settings.max_reasks,
-                        context=context,
-                        hooks=hooks,
-                        **self.request_params(),
-                        **extra,
-                    )
+                    reserved = await self.limiter.acquire(estimate) if self.limiter else 0
+                    before = usage.total_tokens
+                    try:
+                        record, completion = await self._client.create_with_completion(
+                            model=self.endpoint.model,
+                            messages=messages,  # type: ignore[arg-type]
+                            response_model=response_model,
+                            max_retries=self.settings.max_reasks,
+                            context=context,
+                            hooks=hooks,
+                            **self.request_params(),
+                            **extra,
+                        )
+                    except BaseException:
+                        if self.limiter is not None:
+                            self.limiter.record(
+                                usage.total_tokens - before, reserved, success=False
+                            )
+                        raise
+                    if self.limiter is not None:
+                        self.limiter.record(usage.total_tokens - before, reserved)
         except Exception as exc:  # noqa: BLE001 - mapped onto the llmx tree below
             raise self._map_error(_unwrap(exc), usage) from exc
         return record, _raw_content(completion, self.endpoint.mode)

@@ -109,6 +109,7 @@ class Result(Generic[T]):
     grounding: list[GroundingInfo] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    cost_usd: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -127,4 +128,5 @@ class Result(Generic[T]):
             "grounding": [g.to_dict() for g in self.grounding],
             "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 8),
         }

@@ -1,0 +1,36 @@
+"""The ``llmx`` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import typer
+
+from llmx.cli.cache_cmd import app as cache_app
+from llmx.cli.eval_cmd import eval_command
+from llmx.cli.run_cmd import run_command
+
+app = typer.Typer(
+    name="llmx",
+    help="LLM-prompted structured extraction: Pydantic schemas in, validated records out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(run_command)
+app.command("eval")(eval_command)
+app.add_typer(cache_app, name="cache", help="Inspect or clear the response cache.")
+
+
+def _mount_local() -> None:
+    from llmx.cli.local import app as local_app
+
+    app.add_typer(local_app, name="local", help="Manage the bundled local model server.")
+
+
+try:
+    _mount_local()
+except ImportError:  # TEMP until local lands
+    pass
+
+
+def main() -> None:
+    app()

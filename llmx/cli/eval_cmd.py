@@ -1,0 +1,135 @@
+"""``llmx eval``: score extraction against hand-labelled fixtures."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import BaseModel
+
+from llmx.cli.common import (
+    BaseUrlOpt,
+    ConcurrencyOpt,
+    ConfigOpt,
+    ModelOpt,
+    ModeOpt,
+    NoCacheOpt,
+    ProfileOpt,
+    PromptOpt,
+    RecordOpt,
+    RefreshOpt,
+    ReplayOpt,
+    SchemaOpt,
+    build_settings,
+    err_console,
+    fail,
+)
+from llmx.config import Settings
+from llmx.errors import LlmxError
+from llmx.evals import (
+    Fixture,
+    PredictionOutcome,
+    Report,
+    compare_to_baseline,
+    load_fixtures,
+    print_report,
+    run_eval,
+    score_predictions_file,
+    to_markdown,
+    write_html,
+)
+from llmx.extract import Extractor
+from llmx.schemas import load_schema
+
+
+def eval_command(
+    fixtures: Annotated[
+        Path, typer.Option("--fixtures", "-f", help="Folder of <id>.txt + <id>.gold.json.")
+    ],
+    schema: SchemaOpt = "investment",
+    predictions: Annotated[
+        Path | None,
+        typer.Option(help="Score this `llmx run` output instead of calling a model."),
+    ] = None,
+    baseline: Annotated[
+        Path | None, typer.Option(help="A report.json to compare against; fails on regressions.")
+    ] = None,
+    tolerance: Annotated[float, typer.Option(help="F1 drop allowed against the baseline.")] = 0.02,
+    report_dir: Annotated[
+        Path, typer.Option(help="Where report.json, report.md and report.html go.")
+    ] = Path("evals/reports/latest"),
+    prompt: PromptOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    profile: ProfileOpt = None,
+    mode: ModeOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    no_cache: NoCacheOpt = False,
+    refresh: RefreshOpt = False,
+    replay: ReplayOpt = None,
+    record: RecordOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run extraction on FIXTURES (or score --predictions) and report P/R/F1 per field.
+
+    Exit code 0 on success, 1 when the baseline comparison finds a regression,
+    2 on a usage or setup error.
+    """
+    try:
+        schema_cls = load_schema(schema)
+        fixture_list = load_fixtures(fixtures, schema=schema_cls)
+        if predictions is not None:
+            report = score_predictions_file(fixture_list, schema_cls, predictions)
+        else:
+            settings = build_settings(
+                config,
+                model=model,
+                base_url=base_url,
+                profile=profile,
+                mode=mode,
+                concurrency=concurrency,
+                no_cache=no_cache,
+                refresh=refresh,
+                replay=replay,
+                record=record,
+            )
+            report = asyncio.run(_live_eval(fixture_list, schema_cls, prompt, settings))
+        print_report(report, console=err_console)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        report.save(report_dir / "report.json")
+        (report_dir / "report.md").write_text(to_markdown(report), encoding="utf-8")
+        write_html(report, report_dir / "report.html")
+        err_console.print(f"reports: {report_dir}/report.{{json,md,html}}")
+        if baseline is not None:
+            diff = compare_to_baseline(report, Report.load(baseline), tolerance=tolerance)
+            err_console.print(diff.to_text())
+            if diff.regressions:
+                raise typer.Exit(1)
+    except LlmxError as exc:
+        raise fail(exc) from None
+
+
+async def _live_eval(
+    fixtures: list[Fixture], schema: type[BaseModel], prompt: str | None, settings: Settings
+) -> Report:
+    """Extract every fixture through the normal path (cache included) and score it."""
+    async with Extractor(schema, prompt=prompt, settings=settings) as extractor:
+        await extractor.start()
+
+        async def predict(fixture: Fixture) -> PredictionOutcome:
+            return PredictionOutcome.from_result(await extractor.aextract(fixture.document()))
+
+        report = await run_eval(
+            fixtures,
+            extractor.schema,
+            predict,
+            concurrency=settings.concurrency,
+            model=settings.model,
+            prompt=extractor.prompt.name,
+            prompt_version=extractor.prompt.version,
+        )
+        if extractor.endpoint is not None:
+            report.model = extractor.endpoint.model
+        return report

@@ -1,0 +1,355 @@
+"""One document along the path: read, clean, chunk, prompt, call, validate,
+merge, ground.
+
+:class:`Extractor` holds a configured endpoint client, cache, schema and prompt,
+and is meant to be reused across many documents. :func:`extract` and
+:func:`aextract` are one-shot conveniences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import Coroutine
+from datetime import date
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from llmx.cache import CachedAnswer, ResponseCache, cache_key
+from llmx.config import Settings, resolve_settings
+from llmx.endpoints import Endpoint, EndpointClient, fast_response_model
+from llmx.errors import ConfigError, LlmxError
+from llmx.ground import ground_record
+from llmx.merge import merge_records
+from llmx.normalize.context import DocumentContext
+from llmx.prompts import Prompt, load_prompt, schema_outline
+from llmx.ratelimit import RateLimiter
+from llmx.schemas import load_schema, schema_fingerprint
+from llmx.text.chunk import chunk_text
+from llmx.text.clean import CleanText, clean_text
+from llmx.text.decode import to_text
+from llmx.text.meta import find_published
+from llmx.types import Document, GroundingInfo, Result, Usage
+
+M = TypeVar("M", bound=BaseModel)
+
+#: characters per chunk when neither the settings nor the endpoint say otherwise
+DEFAULT_CHUNK_CHARS = 6000
+_CACHE_FORMAT = 1
+
+
+class Extractor(Generic[M]):
+    """Extract records of one schema from documents, reusing one client and cache.
+
+    Use it as a context manager (sync or async) so that the endpoint client and a
+    local model server, if one was started, are closed::
+
+        with Extractor("investment") as ex:
+            result = ex.extract(text)
+    """
+
+    def __init__(
+        self,
+        schema: type[M] | str,
+        *,
+        prompt: str | Prompt | None = None,
+        settings: Settings | None = None,
+        **overrides: Any,
+    ) -> None:
+        if settings is None:
+            settings = resolve_settings(overrides)
+        elif overrides:
+            settings = settings.replace(**overrides)
+        self.settings = settings
+        self.schema: type[M] = load_schema(schema) if isinstance(schema, str) else schema  # type: ignore[assignment]
+        self.prompt = prompt if isinstance(prompt, Prompt) else load_prompt(prompt, self.schema)
+        self.cache = ResponseCache(
+            settings.resolved_cache_dir,
+            enabled=settings.cache,
+            refresh=settings.refresh,
+            replay=settings.replay,
+            record=settings.record,
+        )
+        self._schema_fingerprint = schema_fingerprint(self.schema)
+        self._outline = schema_outline(self.schema)
+        self._response_model = fast_response_model(self.schema)
+        #: shared request/token budget; set by the batch runner
+        self.limiter: RateLimiter | None = None
+        self._client: EndpointClient | None = None
+        self._local: Any = None
+        self._client_lock = asyncio.Lock()
+        self._runner: asyncio.Runner | None = None
+        self._runner_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> Endpoint:
+        """Resolve the endpoint now (starting the local model server if needed).
+
+        Configuration problems raise here instead of failing every document.
+        """
+        return (await self._ensure_client()).endpoint
+
+    async def _ensure_client(self) -> EndpointClient:
+        async with self._client_lock:
+            if self._client is None:
+                self._client = await asyncio.to_thread(self._make_client)
+            return self._client
+
+    def _make_client(self) -> EndpointClient:
+        settings = self.settings
+        identity: str | None = None
+        if settings.uses_local_model:
+            from llmx.local import endpoint_for_local
+
+            settings, identity, self._local = endpoint_for_local(
+                settings, chunk_chars=self.chunk_chars
+            )
+        endpoint = Endpoint.from_settings(settings, identity=identity)
+        return EndpointClient(endpoint, settings, limiter=self.limiter)
+
+    @property
+    def chunk_chars(self) -> int:
+        return self.settings.chunk_chars or DEFAULT_CHUNK_CHARS
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        return self._client.endpoint if self._client is not None else None
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        if self._local is not None:
+            await asyncio.to_thread(self._local.stop)
+            self._local = None
+        self.cache.close()
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.run(self.aclose())
+            self._runner.close()
+            self._runner = None
+        else:
+            asyncio.run(self.aclose())
+
+    async def __aenter__(self) -> Extractor[M]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> Extractor[M]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            coro.close()
+            raise ConfigError("extract() called inside a running event loop; use aextract()")
+        with self._runner_lock:
+            if self._runner is None:
+                self._runner = asyncio.Runner()
+        return self._runner.run(coro)
+
+    # ------------------------------------------------------------------ extraction
+    def extract(
+        self,
+        doc: Document | str | bytes,
+        *,
+        doc_id: str | None = None,
+        published: date | str | None = None,
+    ) -> Result[M]:
+        """Synchronous :meth:`aextract`."""
+        result: Result[M] = self._run(self.aextract(doc, doc_id=doc_id, published=published))
+        return result
+
+    async def aextract(
+        self,
+        doc: Document | str | bytes,
+        *,
+        doc_id: str | None = None,
+        published: date | str | None = None,
+    ) -> Result[M]:
+        """Extract one document. Never raises for a per-document problem: the
+        error is returned in :attr:`Result.error` with the usage spent so far."""
+        document = _as_document(doc, doc_id, published)
+        result: Result[M] = Result(doc_id=document.doc_id, source=document.source)
+        started = time.perf_counter()
+        try:
+            await self._extract_into(document, result)
+        except LlmxError as exc:
+            result.error = exc
+            result.record = None
+        result.seconds = time.perf_counter() - started
+        return result
+
+    async def _extract_into(self, document: Document, result: Result[M]) -> None:
+        if document.error is not None:
+            raise document.error
+        decoded = to_text(document.data, name=document.source)
+        clean = clean_text(decoded)
+        published = document.published or find_published(decoded)
+        chunks = chunk_text(
+            clean.text, max_chars=self.chunk_chars, overlap_chars=self.settings.chunk_overlap
+        )
+        records: list[M] = []
+        notes: list[str] = []
+        cached_all = True
+        for chunk in chunks:
+            context = DocumentContext(text=clean.text, published=published)
+            messages = self.prompt.render(
+                text=chunk.text,
+                published=published.isoformat() if published else None,
+                doc_id=document.doc_id,
+                schema_name=self.schema.__name__,
+                schema_outline=self._outline,
+                chunk_index=chunk.index,
+                chunk_count=len(chunks),
+            )
+            record, cached = await self._ask(messages, context, result.usage)
+            cached_all = cached_all and cached
+            records.append(record)
+            notes.extend(context.notes)
+        record = merge_records(records)  # also joins one project named several ways
+        result.grounding = ground_record(record, clean)
+        result.record = self._apply_grounding_policy(record, result.grounding, notes)
+        result.cached = cached_all
+        result.attempts = result.usage.requests
+        result.notes = notes
+
+    async def _ask(
+        self, messages: list[dict[str, str]], context: DocumentContext, usage: Usage
+    ) -> tuple[M, bool]:
+        client = await self._ensure_client()
+        endpoint = client.endpoint
+        key = cache_key(
+            {
+                "format": _CACHE_FORMAT,
+                "model": endpoint.model,
+                "endpoint": endpoint.identity,
+                "mode": endpoint.mode.value,
+                "messages": messages,
+                "schema": self._schema_fingerprint,
+                "prompt": [self.prompt.name, self.prompt.version, self.prompt.fingerprint],
+                "params": client.request_params(),
+            }
+        )
+        validation_context = {"llmx": context}
+        hit = self.cache.get(key)
+        if hit is not None:
+            try:
+                record = self._response_model.model_validate_json(
+                    hit.content, context=validation_context
+                )
+                return record, True
+            except ValidationError:
+                context.notes.clear()  # stale entry for a changed schema: ask again
+        spent = Usage()
+        try:
+            record, content = await client.extract(
+                messages, self._response_model, context=validation_context, usage=spent
+            )
+        finally:
+            usage.add(spent)
+        self.cache.set(
+            key,
+            CachedAnswer(
+                content=content,
+                prompt_tokens=spent.prompt_tokens,
+                completion_tokens=spent.completion_tokens,
+            ),
+        )
+        return record, False
+
+    def _apply_grounding_policy(
+        self, record: M, grounding: list[GroundingInfo], notes: list[str]
+    ) -> M:
+        policy = self.settings.ungrounded
+        missing = [g for g in grounding if g.status == "not_found"]
+        if not missing or policy == "keep":
+            return record
+        if policy == "flag":
+            notes.extend(f"{g.path}: evidence not found in the source" for g in missing)
+            return record
+        notes.extend(f"{g.path}: dropped, evidence not found in the source" for g in missing)
+        return drop_paths(record, [g.path for g in missing])
+
+
+_PATH_STEP = re.compile(r"([A-Za-z_]\w*)(?:\[(\d+)\])?")
+
+
+def drop_paths(record: M, paths: list[str]) -> M:
+    """Return a copy of ``record`` without the list items named by ``paths``.
+
+    Paths look like ``projects[2]`` or ``a.b[0]`` (as produced by grounding).
+    """
+    data = record.model_dump()
+    targets: dict[tuple[str, ...], set[int]] = {}
+    for path in paths:
+        steps = [m.groups() for m in _PATH_STEP.finditer(path)]
+        if not steps or steps[-1][1] is None:
+            continue
+        prefix = tuple(f"{n}[{i}]" if i is not None else n for n, i in steps[:-1])
+        targets.setdefault((*prefix, steps[-1][0]), set()).add(int(steps[-1][1]))
+    for route, indices in targets.items():
+        node: Any = data
+        for step in route[:-1]:
+            m = _PATH_STEP.fullmatch(step)
+            assert m is not None
+            node = node[m.group(1)]
+            if m.group(2) is not None:
+                node = node[int(m.group(2))]
+        items = node[route[-1]]
+        node[route[-1]] = [item for i, item in enumerate(items) if i not in indices]
+    return type(record).model_validate(data)
+
+
+def _as_document(
+    doc: Document | str | bytes, doc_id: str | None, published: date | str | None
+) -> Document:
+    extra: dict[str, Any] = {"published": str(published)} if published is not None else {}
+    if isinstance(doc, Document):
+        if not extra:
+            return doc
+        return Document(doc.doc_id, doc.source, doc.data, {**doc.meta, **extra}, doc.error)
+    return Document(doc_id or "doc", "<text>", doc, extra)
+
+
+def extract(
+    text: str | bytes | Document,
+    schema: type[M] | str,
+    *,
+    prompt: str | None = None,
+    published: date | str | None = None,
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> Result[M]:
+    """Extract one record of ``schema`` from ``text`` (one-shot, synchronous)."""
+    with Extractor(schema, prompt=prompt, settings=settings, **overrides) as ex:
+        return ex.extract(text, published=published)
+
+
+async def aextract(
+    text: str | bytes | Document,
+    schema: type[M] | str,
+    *,
+    prompt: str | None = None,
+    published: date | str | None = None,
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> Result[M]:
+    """Extract one record of ``schema`` from ``text`` (one-shot, asynchronous)."""
+    async with Extractor(schema, prompt=prompt, settings=settings, **overrides) as ex:
+        return await ex.aextract(text, published=published)
+
+
+__all__ = ["CleanText", "Extractor", "aextract", "drop_paths", "extract"]
