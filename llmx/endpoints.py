@@ -383,7 +383,7 @@ class EndpointClient:
                         raise
                     if self.limiter is not None:
                         self.limiter.record(usage.total_tokens - before, reserved)
-        except Exception as exc:  # noqa: BLE001 - mapped onto the llmx tree below
+        except Exception as exc:
             raise self._map_error(_unwrap(exc), usage) from exc
         return record, _raw_content(completion, self.endpoint.mode)
 

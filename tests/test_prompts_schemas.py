@@ -23,10 +23,23 @@ def test_investment_schema_by_name_has_the_contract_shape() -> None:
     defs = js["$defs"]
     assert set(js["properties"]) == {"projects", "stats"}
     assert set(defs["Project"]["properties"]) == {
-        "name", "investor", "amount", "location", "industry", "stage", "date", "evidence"
+        "name",
+        "investor",
+        "amount",
+        "location",
+        "industry",
+        "stage",
+        "date",
+        "evidence",
     }
     assert set(defs["Stat"]["properties"]) == {
-        "region", "period", "scope", "project_count", "amount", "yoy_pct", "evidence"
+        "region",
+        "period",
+        "scope",
+        "project_count",
+        "amount",
+        "yoy_pct",
+        "evidence",
     }
     assert set(defs["Money"]["properties"]) == {"value", "currency", "qualifier", "text"}
     assert set(defs["Location"]["properties"]) == {"province", "city", "district", "park"}
@@ -117,8 +130,13 @@ def test_default_prompt_for_other_schemas() -> None:
     prompt = load_prompt(None, Paper)
     assert prompt.name == "default"
     messages = prompt.render(
-        text="T", published=None, doc_id="d", schema_name="Paper",
-        schema_outline=schema_outline(Paper), chunk_index=1, chunk_count=3,
+        text="T",
+        published=None,
+        doc_id="d",
+        schema_name="Paper",
+        schema_outline=schema_outline(Paper),
+        chunk_index=1,
+        chunk_count=3,
     )
     assert "- title: str" in messages[0]["content"]
     assert "part 2 of 3" in messages[1]["content"]
