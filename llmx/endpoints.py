@@ -73,6 +73,8 @@ class Profile:
     modes: frozenset[OutputMode]
     needs_api_key: bool = False
     default_model: str | None = None
+    #: extra request body fields this server family wants
+    extra_body: tuple[tuple[str, Any], ...] = ()
 
 
 _ALL = frozenset(OutputMode)
@@ -99,6 +101,8 @@ PROFILES: dict[str, Profile] = {
                 }
             ),
             default_model="local",
+            # the server's default repeat penalty (1.1) can bend JSON keys and values
+            extra_body=(("repeat_penalty", 1.0),),
         ),
         Profile("vllm", OutputMode.JSON_SCHEMA, _ALL),
         Profile("ollama", OutputMode.JSON_SCHEMA, _ALL),
@@ -220,6 +224,11 @@ def _raw_content(completion: Any, mode: OutputMode) -> str:
     return content
 
 
+def _is_loopback(endpoint: Endpoint) -> bool:
+    host = urlparse(endpoint.base_url or "").hostname or ""
+    return host in {"localhost", "::1"} or host.startswith("127.")
+
+
 def retry_after_seconds(exc: BaseException) -> float | None:
     """Seconds the server asked us to wait (``Retry-After`` or ``retry-after-ms``)."""
     response = getattr(exc, "response", None)
@@ -280,6 +289,8 @@ class EndpointClient:
             api_key=endpoint.api_key or "not-needed",
             max_retries=0,
             timeout=settings.timeout,
+            # a proxy from the environment must not capture loopback traffic
+            http_client=openai.DefaultAsyncHttpxClient(trust_env=not _is_loopback(endpoint)),
         )
         self._client = instructor.from_openai(self._openai, mode=_INSTRUCTOR_MODES[endpoint.mode])
 
@@ -341,14 +352,14 @@ class EndpointClient:
 
         hooks.on("completion:kwargs", on_kwargs)
         hooks.on("completion:response", on_response)
-        extra: dict[str, Any] = {}
+        body: dict[str, Any] = dict(self.endpoint.profile.extra_body)
         if self.endpoint.mode is OutputMode.JSON_OBJECT_SCHEMA:
-            extra["extra_body"] = {
-                "response_format": {
-                    "type": "json_object",
-                    "schema": response_model.model_json_schema(),
-                }
+            # instructor's JSON_SCHEMA mode sends type=json_schema; override it here
+            body["response_format"] = {
+                "type": "json_object",
+                "schema": response_model.model_json_schema(),
             }
+        extra: dict[str, Any] = {"extra_body": body} if body else {}
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda e: is_transient(_unwrap(e))),
             stop=stop_after_attempt(self.settings.max_retries + 1),

@@ -185,3 +185,19 @@ def test_fast_response_model_computes_schema_once() -> None:
     assert issubclass(fast, Person)
     with pytest.raises(ValueError):
         fast.model_validate({"name": " ", "born": 1})
+
+
+async def test_llama_cpp_profile_request_shape(fake_openai: FakeOpenAI) -> None:
+    """What the llama-cpp-python server accepts: json_object + schema, no json_schema type."""
+    fake_openai.queue(structured({"name": "Ada", "born": 1815}))
+    settings = Settings(base_url=fake_openai.base_url, profile="llama_cpp", timeout=5)
+    endpoint = Endpoint.from_settings(settings)
+    assert endpoint.mode is OutputMode.JSON_OBJECT_SCHEMA
+    client = EndpointClient(endpoint, settings)
+    record, _ = await client.extract(MESSAGES, Person)
+    await client.aclose()
+    body = fake_openai.chat_requests[0].json
+    assert body["response_format"]["type"] == "json_object"
+    assert body["response_format"]["schema"]["properties"]["born"]["type"] == "integer"
+    assert body["repeat_penalty"] == 1.0
+    assert record.born == 1815

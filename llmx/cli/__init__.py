@@ -26,10 +26,7 @@ def _mount_local() -> None:
     app.add_typer(local_app, name="local", help="Manage the bundled local model server.")
 
 
-try:
-    _mount_local()
-except ImportError:  # TEMP until local lands
-    pass
+_mount_local()
 
 
 def main() -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import BaseModel
 
 from llmx.cli.common import (
     BaseUrlOpt,
@@ -26,22 +25,13 @@ from llmx.cli.common import (
     err_console,
     fail,
 )
-from llmx.config import Settings
 from llmx.errors import LlmxError
-from llmx.evals import (
-    Fixture,
-    PredictionOutcome,
-    Report,
-    compare_to_baseline,
-    load_fixtures,
-    print_report,
-    run_eval,
-    score_predictions_file,
-    to_markdown,
-    write_html,
-)
-from llmx.extract import Extractor
-from llmx.schemas import load_schema
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from llmx.config import Settings
+    from llmx.evals import Fixture, Report
 
 
 def eval_command(
@@ -77,6 +67,19 @@ def eval_command(
     Exit code 0 on success, 1 when the baseline comparison finds a regression,
     2 on a usage or setup error.
     """
+    # heavy imports (scipy, openai, instructor) wait until the command runs
+    # heavy imports (scipy, openai, instructor) wait until the command runs
+    from llmx.evals import (
+        Report,
+        compare_to_baseline,
+        load_fixtures,
+        print_report,
+        score_predictions_file,
+        to_markdown,
+        write_html,
+    )
+    from llmx.schemas import load_schema
+
     try:
         schema_cls = load_schema(schema)
         fixture_list = load_fixtures(fixtures, schema=schema_cls)
@@ -115,6 +118,9 @@ async def _live_eval(
     fixtures: list[Fixture], schema: type[BaseModel], prompt: str | None, settings: Settings
 ) -> Report:
     """Extract every fixture through the normal path (cache included) and score it."""
+    from llmx.evals import PredictionOutcome, run_eval
+    from llmx.extract import Extractor
+
     async with Extractor(schema, prompt=prompt, settings=settings) as extractor:
         await extractor.start()
 

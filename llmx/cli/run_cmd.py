@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmx.batch import BatchSummary, make_progress
 from llmx.cli.common import (
     BaseUrlOpt,
     ConcurrencyOpt,
@@ -28,7 +27,9 @@ from llmx.cli.common import (
     fail,
 )
 from llmx.errors import LlmxError
-from llmx.runner import aextract_batch
+
+if TYPE_CHECKING:
+    from llmx.batch import BatchSummary
 
 
 def run_command(
@@ -78,6 +79,9 @@ def run_command(
     Exit code 0 when every document succeeded, 1 when some failed (see the error
     report beside OUT), 2 on a usage or setup error, 130 when interrupted.
     """
+    from llmx.batch import make_progress
+    from llmx.runner import aextract_batch
+
     try:
         settings = build_settings(
             config,
