@@ -36,7 +36,10 @@ from urllib.parse import urlparse
 import instructor
 import openai
 from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
-from pydantic import BaseModel
+from instructor.v2.core import patch as _instructor_patch
+from instructor.v2.core.function_calls import ResponseSchema
+from instructor.v2.validation import async_validators as _async_validators
+from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from llmx.config import Settings
@@ -126,6 +129,30 @@ def detect_profile(base_url: str | None) -> str:
     return "generic"
 
 
+@cache
+def grammar_schema(schema: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema handed to a grammar-constrained server (llama.cpp).
+
+    Every property is made required (nullable ones still accept ``null``): a
+    grammar puts required keys first and lets the model stop after them, and small
+    models then skip every optional field. Computed once per schema.
+    """
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {k: walk(v) for k, v in node.items()}
+            props = out.get("properties")
+            if isinstance(props, dict) and out.get("type", "object") == "object":
+                out["required"] = list(props)
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    result: dict[str, Any] = walk(schema.model_json_schema())
+    return result
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """A resolved endpoint: where to send requests and how to ask for JSON."""
@@ -208,7 +235,43 @@ def fast_response_model(schema: type[M]) -> type[M]:
         "__qualname__": schema.__qualname__,
         "model_json_schema": classmethod(model_json_schema),
     }
-    return type(schema.__name__, (schema,), namespace)
+    # Subclassing instructor's ResponseSchema too makes instructor use this class as is,
+    # instead of building a wrapper class with ``create_model`` on every call.
+    fast: type[M] = type(schema.__name__, (schema, ResponseSchema), namespace)
+    # instructor walks the whole type tree for async validators twice per call; the
+    # answer cannot change for a class built once, so check it here and remember it.
+    _reject_async_validators(fast)
+    _CHECKED.add(fast)
+    return fast
+
+
+_CHECKED: set[type[BaseModel]] = set()
+_reject_async_validators: Callable[[Any], None] = _async_validators.reject_async_validators
+
+
+def _reject_async_validators_once(response_model: Any) -> None:
+    if isinstance(response_model, type) and response_model in _CHECKED:
+        return
+    _reject_async_validators(response_model)
+
+
+# instructor calls this twice per request (``patch.new_create_async`` binds it at import,
+# ``response_model.prepare_response_model`` imports it per call): skip models checked once.
+_async_validators.reject_async_validators = _reject_async_validators_once
+_instructor_patch.reject_async_validators = _reject_async_validators_once  # type: ignore[attr-defined]
+
+
+class ValidationContext(dict[str, Any]):
+    """The ``context=`` handed to instructor: a validation context only.
+
+    instructor renders every message as a Jinja2 template whenever ``context`` is truthy,
+    so a document containing ``{{ 7*7 }}`` reached the model as ``49`` and one containing
+    ``{% endif %}`` failed. Being falsy, this mapping is skipped by instructor's templating
+    but still passed on to ``model_validate(context=...)``.
+    """
+
+    def __bool__(self) -> bool:
+        return False
 
 
 def _raw_content(completion: Any, mode: OutputMode) -> str:
@@ -330,12 +393,14 @@ class EndpointClient:
         *,
         context: dict[str, Any] | None = None,
         usage: Usage | None = None,
+        notes: list[str] | None = None,
     ) -> tuple[M, str]:
         """Ask for one record of ``schema``; returns it and the raw JSON it came from.
 
         Every request's tokens are added to ``usage`` as they happen, so a caller
-        sees what failed attempts cost too. Raises :class:`TransientEndpointError`,
-        :class:`ClientEndpointError` or :class:`ExtractionError`.
+        sees what failed attempts cost too; why an answer was re-asked goes to
+        ``notes``. Raises :class:`TransientEndpointError`, :class:`ClientEndpointError`
+        or :class:`ExtractionError`.
         """
         usage = usage if usage is not None else Usage()
         response_model = fast_response_model(schema)
@@ -350,14 +415,19 @@ class EndpointClient:
                 usage.prompt_tokens += int(getattr(u, "prompt_tokens", 0) or 0)
                 usage.completion_tokens += int(getattr(u, "completion_tokens", 0) or 0)
 
+        def on_parse_error(error: Exception, **_: Any) -> None:
+            if notes is not None:
+                notes.append(f"re-asked after an invalid answer: {_describe(error)}")
+
         hooks.on("completion:kwargs", on_kwargs)
         hooks.on("completion:response", on_response)
+        hooks.on("parse:error", on_parse_error)
         body: dict[str, Any] = dict(self.endpoint.profile.extra_body)
         if self.endpoint.mode is OutputMode.JSON_OBJECT_SCHEMA:
             # instructor's JSON_SCHEMA mode sends type=json_schema; override it here
             body["response_format"] = {
                 "type": "json_object",
-                "schema": response_model.model_json_schema(),
+                "schema": grammar_schema(schema),
             }
         extra: dict[str, Any] = {"extra_body": body} if body else {}
         retrying = AsyncRetrying(
@@ -381,7 +451,7 @@ class EndpointClient:
                             messages=messages,  # type: ignore[arg-type]
                             response_model=response_model,
                             max_retries=self.settings.max_reasks,
-                            context=context,
+                            context=ValidationContext(context or {}),
                             hooks=hooks,
                             **self.request_params(),
                             **extra,
@@ -443,6 +513,19 @@ class EndpointClient:
         else:
             error = ExtractionError(f"extraction failed: {exc!r}", **where)
         return error
+
+
+def _describe(error: Exception) -> str:
+    """One line saying why an answer was rejected."""
+    if isinstance(error, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}"
+            for e in error.errors()[:3]
+        ]
+        more = error.error_count() - len(parts)
+        return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+    lines = str(error).strip().splitlines()
+    return (lines[0] if lines else repr(error))[:300]
 
 
 def _error_detail(exc: openai.APIStatusError) -> str:

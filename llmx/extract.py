@@ -256,7 +256,11 @@ class Extractor(Generic[M]):
         spent = Usage()
         try:
             record, content = await client.extract(
-                messages, self._response_model, context=validation_context, usage=spent
+                messages,
+                self._response_model,
+                context=validation_context,
+                usage=spent,
+                notes=context.notes,
             )
         finally:
             usage.add(spent)

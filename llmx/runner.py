@@ -79,7 +79,13 @@ async def aextract_batch(
     else:
         documents = inputs  # type: ignore[assignment]
     prices: PriceTable | None = load_prices(settings.prices) if settings.prices else None
-    limiter = RateLimiter(settings.rpm, settings.tpm, max_concurrency=settings.concurrency)
+    limiter = RateLimiter(
+        settings.rpm,
+        settings.tpm,
+        max_concurrency=settings.concurrency,
+        base_backoff=settings.backoff_initial,
+        max_backoff=settings.backoff_max,
+    )
     async with Extractor(schema, prompt=prompt, settings=settings) as extractor:
         extractor.limiter = limiter
         await extractor.start()

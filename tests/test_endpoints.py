@@ -81,8 +81,10 @@ async def test_invalid_json_is_reasked_and_counted(fake_openai: FakeOpenAI) -> N
     )
     client = client_for(fake_openai, max_reasks=2)
     usage = Usage()
-    record, _ = await client.extract(MESSAGES, Person, usage=usage)
+    notes: list[str] = []
+    record, _ = await client.extract(MESSAGES, Person, usage=usage, notes=notes)
     assert record.name == "Ada"
+    assert len(notes) == 2 and "name must not be blank" in notes[1]
     assert fake_openai.calls == 3
     assert usage.requests == 3
     assert (usage.prompt_tokens, usage.completion_tokens) == (60, 12)

@@ -1,0 +1,1 @@
+"""llmx benchmarks: ``python -m evals.bench`` (see :mod:`evals.bench.run`)."""
