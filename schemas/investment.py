@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_va
 from llmx.fields import Compare, Evidence, MatchKey
 from llmx.normalize import (
     DocumentContext,
+    date_supported,
     find_money_spans,
     get_context,
     official_name,
@@ -291,8 +292,18 @@ class Project(BaseModel):
             resolved = resolve_date(str(raw_date), ctx.published if ctx else None)
             if resolved != raw_date:
                 _note(ctx, f"{where}: date {raw_date!r} -> {resolved!r}")
-            data["date"] = resolved
+            data["date"] = _supported(resolved, str(raw_date), ctx, f"{where}: date")
         return data
+
+
+def _supported(value: str | None, raw: str, ctx: DocumentContext | None, what: str) -> str | None:
+    """Drop a date the story does not back (small models copy or invent dates)."""
+    if value is None or ctx is None or not ctx.text or raw.strip() in ctx.text:
+        return value
+    if date_supported(value, ctx.text, ctx.published):
+        return value
+    _note(ctx, f"{what} {value!r} is not backed by the story; dropped")
+    return None
 
 
 def _stage(value: Any) -> Stage | None:
@@ -348,7 +359,7 @@ class Stat(BaseModel):
             period = resolve_period(str(raw), ctx.published if ctx else None)
             if period != raw:
                 _note(ctx, f"{where}: period {raw!r} -> {period!r}")
-            data["period"] = period
+            data["period"] = _supported(period, str(raw), ctx, f"{where}: period")
         return data
 
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from llmx.normalize.dates import resolve_date, resolve_period
+from llmx.normalize.dates import date_supported, resolve_date, resolve_period
 
 PUB = date(2023, 2, 7)
 
@@ -83,3 +83,24 @@ def test_resolve_date_without_published_never_guesses(text: str, expected: str |
 )
 def test_resolve_period(text: str, published: date | None, expected: str | None) -> None:
     assert resolve_period(text, published) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "published", "expected"),
+    [
+        ("2021-05-17", "5月17日上午，智造新城2021年上半年项目集中签约", None, True),
+        ("2021-05-18", "5月17日上午，智造新城2021年上半年项目集中签约", None, False),
+        ("2023-01", "一月份已引进3亿元以上项目28个", None, False),
+        ("2023-01", "一月份已引进3亿元以上项目28个", date(2023, 2, 7), True),
+        ("2023-02-06", "6日，500多人的招商特战队启程", date(2023, 2, 7), True),
+        ("2024-01/2024-09", "今年1至9月，全市签约项目", date(2024, 10, 1), True),
+        ("2024-01/2024-09", "前三季度，全市签约项目", date(2024, 10, 1), True),
+        ("2024-01/2024-11", "今年1至9月，全市签约项目", date(2024, 12, 1), False),
+        ("2023-Q1", "今年一季度，全市签约项目", date(2023, 4, 1), True),
+        ("2023-H1", "今年一季度，全市签约项目", date(2023, 4, 1), False),
+        ("2017", "2017年全市签约项目", None, True),
+        ("not a date", "2017年", None, False),
+    ],
+)
+def test_date_supported(value: str, text: str, published: date | None, expected: bool) -> None:
+    assert date_supported(value, text, published) is expected

@@ -94,13 +94,28 @@ def test_dates_resolved_against_published(ctx: DocumentContext) -> None:
     assert Project.model_validate(_project(date="近日")).date is None
 
 
-def test_period_resolved(ctx: DocumentContext) -> None:
-    ctx.published = date(2023, 4, 12)
+def test_period_resolved() -> None:
+    ctx = DocumentContext(text="今年一季度，全市新签约项目3个。", published=date(2023, 4, 12))
     stat = Stat.model_validate(_stat(project_count=3, period="今年一季度"), context={"llmx": ctx})
     assert stat.period == "2023-Q1"
-    ctx.published = date(2024, 10, 20)
+    ctx = DocumentContext(text="今年1至9月，全市新签约项目3个。", published=date(2024, 10, 20))
     stat = Stat.model_validate(_stat(project_count=3, period="1至9月"), context={"llmx": ctx})
     assert stat.period == "2024-01/2024-09"
+
+
+def test_dates_the_story_does_not_back_are_dropped() -> None:
+    text = "5月17日上午，衢州举行智造新城2021年上半年招商引资项目集中签约仪式，22个项目集中签约。"
+    ctx = DocumentContext(text=text, published=None)
+    good = Project.model_validate(_project(date="2021-05-17"), context={"llmx": ctx})
+    assert good.date == "2021-05-17"
+    copied = Project.model_validate(_project(date="2022-08-08"), context={"llmx": ctx})
+    assert copied.date is None
+    assert any("not backed by the story" in n for n in ctx.notes)
+    # a period whose year appears nowhere and cannot come from a publication date
+    stat = Stat.model_validate(_stat(project_count=22, period="2023-01"), context={"llmx": ctx})
+    assert stat.period is None
+    # without a context nothing can be checked, so nothing is dropped
+    assert Project.model_validate(_project(date="2022-08-08")).date == "2022-08-08"
 
 
 @pytest.mark.parametrize(

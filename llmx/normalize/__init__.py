@@ -11,7 +11,7 @@ Pydantic validators (see ``schemas/investment.py``).
 """
 
 from llmx.normalize.context import CONTEXT_KEY, DocumentContext, get_context
-from llmx.normalize.dates import resolve_date, resolve_period
+from llmx.normalize.dates import date_supported, resolve_date, resolve_period
 from llmx.normalize.money import (
     ParsedMoney,
     find_money_spans,
@@ -35,6 +35,7 @@ __all__ = [
     "Gazetteer",
     "ParsedMoney",
     "Place",
+    "date_supported",
     "find_money_spans",
     "get_context",
     "home_region",

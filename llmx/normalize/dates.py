@@ -206,3 +206,60 @@ def resolve_period(text: str, published: date | None) -> str | None:
     if named or re.search(r"全年|年度|今年以来|年初以来", s):
         return f"{year:04d}"
     return None
+
+
+_CN_DIGITS = "零一二三四五六七八九"
+
+
+def _cn_number(n: int) -> str:
+    """1..31 in Chinese numerals: 7 -> 七, 12 -> 十二, 21 -> 二十一."""
+    tens, ones = divmod(n, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else _CN_DIGITS[tens] + "十")
+    return head + (_CN_DIGITS[ones] if ones else "")
+
+
+def _mentions(text: str, n: int, units: str) -> bool:
+    forms = {str(n), f"{n:02d}", _cn_number(n)}
+    if n == 1:
+        forms.add("头部")  # an anti-scraping stand-in for 第一 that cleaning may leave
+    return any(f"{form}{unit}" in text for form in forms for unit in units)
+
+
+def date_supported(value: str, text: str, published: date | None) -> bool:
+    """Whether the story can back an ISO date or period the model produced.
+
+    Small models copy dates from their prompt or invent them. A date is kept only
+    when its year is written in ``text`` (or is the publication year or the year
+    before, which 今年/去年 and bare month-day dates resolve to) and its month and
+    day, where given, are written too (``5月17日``, ``五月``, ``2021-05-17``).
+    Quarters and halves need 季度/季/半年 in the text.
+    """
+    start = value.split("/", 1)[0]
+    end = value.split("/", 1)[1] if "/" in value else None
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2}|Q[1-4]|H[12]))?(?:-(\d{2}))?", start)
+    if m is None:
+        return False
+    year = int(m.group(1))
+    if value in text or start in text:
+        return True
+    year_ok = str(year) in text or f"{year % 100:02d}年" in text
+    if not year_ok and published is not None:
+        year_ok = year in (published.year, published.year - 1)
+    if not year_ok:
+        return False
+    part, day = m.group(2), m.group(3)
+    if part is None:
+        return True
+    if part.startswith("Q"):
+        return "季" in text
+    if part.startswith("H"):
+        return "半年" in text
+    if end is not None:  # a cumulative range: 1至9月, 1-11月份, 前三季度
+        end_month = end.split("-")[-1]
+        if not end_month.isdigit():
+            return False
+        return _mentions(text, int(end_month), "月") or (int(end_month) % 3 == 0 and "季度" in text)
+    same_month = published is not None and (year, int(part)) == (published.year, published.month)
+    if not same_month and not _mentions(text, int(part), "月") and f"-{part}-" not in text:
+        return False
+    return day is None or _mentions(text, int(day), "日号")
