@@ -1,1 +1,101 @@
-"""llmx: LLM-prompted structured extraction with Pydantic schemas."""
+"""llmx: LLM-prompted structured extraction with Pydantic schemas.
+
+The public surface::
+
+    llmx.extract(text, schema, ...)        one document, synchronous
+    llmx.aextract(text, schema, ...)       one document, asynchronous
+    llmx.Extractor(schema, ...)            reuse one configured client and cache
+    llmx.extract_batch(inputs, schema, out=...)   many documents into resumable JSONL
+    llmx.aextract_batch(...)
+
+plus the settings (:class:`Settings`, :func:`resolve_settings`), the result types,
+the field markers for schema authors and the exception tree.
+"""
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from llmx.config import Settings, resolve_settings
+from llmx.errors import (
+    BaselineRegression,
+    CacheError,
+    ClientEndpointError,
+    ConfigError,
+    EndpointError,
+    EvalError,
+    ExtractionError,
+    InputError,
+    LlmxError,
+    LocalModelError,
+    PromptError,
+    SchemaError,
+    TransientEndpointError,
+)
+from llmx.fields import Compare, Evidence, MatchKey
+from llmx.types import Document, GroundingInfo, Result, Usage
+
+if TYPE_CHECKING:
+    from llmx.extractor import Extractor, aextract, extract
+    from llmx.prompts import Prompt, load_prompt
+    from llmx.runner import RunOutcome, aextract_batch, extract_batch
+    from llmx.schemas import load_schema
+
+# the extraction stack (openai, instructor, OpenCC, ...) is imported on first use,
+# so that `llmx --help` and `import llmx.errors` stay fast
+_LAZY = {
+    "Extractor": "llmx.extractor",
+    "aextract": "llmx.extractor",
+    "extract": "llmx.extractor",
+    "Prompt": "llmx.prompts",
+    "load_prompt": "llmx.prompts",
+    "RunOutcome": "llmx.runner",
+    "aextract_batch": "llmx.runner",
+    "extract_batch": "llmx.runner",
+    "load_schema": "llmx.schemas",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmx' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaselineRegression",
+    "CacheError",
+    "ClientEndpointError",
+    "Compare",
+    "ConfigError",
+    "Document",
+    "EndpointError",
+    "EvalError",
+    "Evidence",
+    "ExtractionError",
+    "Extractor",
+    "GroundingInfo",
+    "InputError",
+    "LlmxError",
+    "LocalModelError",
+    "MatchKey",
+    "Prompt",
+    "PromptError",
+    "Result",
+    "RunOutcome",
+    "SchemaError",
+    "Settings",
+    "TransientEndpointError",
+    "Usage",
+    "__version__",
+    "aextract",
+    "aextract_batch",
+    "extract",
+    "extract_batch",
+    "load_prompt",
+    "load_schema",
+    "resolve_settings",
+]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import random
 import re
 import time
@@ -48,6 +49,10 @@ from llmx.ratelimit import RateLimiter, estimate_tokens
 from llmx.types import Usage
 
 M = TypeVar("M", bound=BaseModel)
+
+# instructor logs every failed attempt at ERROR; llmx reports failures itself, so its
+# records only reach users who configure logging
+logging.getLogger("instructor").addHandler(logging.NullHandler())
 
 
 class OutputMode(StrEnum):

@@ -1,4 +1,4 @@
-"""Many documents through one :class:`~llmx.extract.Extractor`: the batch API.
+"""Many documents through one :class:`~llmx.extractor.Extractor`: the batch API.
 
 Composes the pieces: lazy inputs (:mod:`llmx.io`), the extractor, the batch
 engine (:mod:`llmx.batch`), rate limits (:mod:`llmx.ratelimit`), crash-safe
@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from llmx.batch import BatchSummary, ProgressSink, run_batch
 from llmx.config import Settings, resolve_settings
-from llmx.extract import Extractor
+from llmx.extractor import Extractor
 from llmx.io import ResultWriter, iter_documents, scan_output
 from llmx.pricing import PriceTable, estimate_cost, load_prices
 from llmx.prompts import Prompt

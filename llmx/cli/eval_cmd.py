@@ -119,7 +119,7 @@ async def _live_eval(
 ) -> Report:
     """Extract every fixture through the normal path (cache included) and score it."""
     from llmx.evals import PredictionOutcome, run_eval
-    from llmx.extract import Extractor
+    from llmx.extractor import Extractor
 
     async with Extractor(schema, prompt=prompt, settings=settings) as extractor:
         await extractor.start()

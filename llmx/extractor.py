@@ -219,7 +219,10 @@ class Extractor(Generic[M]):
             cached_all = cached_all and cached
             records.append(record)
             notes.extend(context.notes)
-        record = merge_records(records)  # also joins one project named several ways
+        # also joins one project named several ways; the record becomes an instance
+        # of the caller's own class again (validation used a faster subclass)
+        merged = merge_records(records)
+        record = self.schema.model_construct(_fields_set=merged.model_fields_set, **dict(merged))
         result.grounding = ground_record(record, clean)
         result.record = self._apply_grounding_policy(record, result.grounding, notes)
         result.cached = cached_all
