@@ -23,6 +23,9 @@ from llmx.errors import ConfigError
 
 UngroundedPolicy = Literal["keep", "flag", "drop"]
 
+#: seconds per request to an endpoint when none is configured
+DEFAULT_TIMEOUT_S = 120.0
+
 
 def _xdg(var: str, fallback: str) -> Path:
     base = os.environ.get(var)
@@ -55,7 +58,8 @@ class Settings:
     temperature: float = 0.0
     max_tokens: int | None = 2048
     seed: int | None = None
-    timeout: float = 120.0
+    #: seconds per request; None means 120 for endpoints, 1800 for the local model
+    timeout: float | None = None
     max_retries: int = 5
     max_reasks: int = 2
     backoff_initial: float = 1.0
@@ -67,6 +71,9 @@ class Settings:
     replay: Path | None = None
     record: Path | None = None
     concurrency: int = 4
+    #: worker processes for a batch run, each with its own event loop over a share of the
+    #: documents (``llmx.workers``); 0 = one per CPU; 1 = everything in this process
+    workers: int = 1
     rpm: float | None = None
     tpm: float | None = None
     chunk_chars: int | None = None
@@ -84,8 +91,14 @@ class Settings:
                 raise ConfigError(f"{name} must be >= 0", value=getattr(self, name))
         if self.concurrency < 1:
             raise ConfigError("concurrency must be >= 1", value=self.concurrency)
-        if self.timeout <= 0:
+        if self.workers < 0:
+            raise ConfigError("workers must be >= 0 (0 = one per CPU)", value=self.workers)
+        if self.timeout is not None and self.timeout <= 0:
             raise ConfigError("timeout must be > 0", value=self.timeout)
+
+    @property
+    def request_timeout(self) -> float:
+        return self.timeout if self.timeout is not None else DEFAULT_TIMEOUT_S
 
     @property
     def resolved_cache_dir(self) -> Path:

@@ -356,7 +356,7 @@ class EndpointClient:
             base_url=endpoint.base_url,
             api_key=endpoint.api_key or "not-needed",
             max_retries=0,
-            timeout=settings.timeout,
+            timeout=settings.request_timeout,
             # a proxy from the environment must not capture loopback traffic
             http_client=openai.DefaultAsyncHttpxClient(trust_env=not _is_loopback(endpoint)),
         )
@@ -493,7 +493,7 @@ class EndpointClient:
                 )
         elif isinstance(exc, openai.APITimeoutError):
             error = TransientEndpointError(
-                f"endpoint timed out after {self.settings.timeout:g}s",
+                f"endpoint timed out after {self.settings.request_timeout:g}s",
                 requests=usage.requests,
                 **where,
             )

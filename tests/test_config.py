@@ -78,3 +78,11 @@ def test_bool_and_path_from_env(tmp_path: Path) -> None:
     assert s.cache is False and s.resolved_cache_dir == tmp_path
     with pytest.raises(ConfigError):
         resolve_settings(env={"LLMX_CACHE": "sometimes"})
+
+
+def test_timeout_default_depends_on_the_endpoint() -> None:
+    assert Settings().timeout is None
+    assert Settings().request_timeout == 120.0
+    assert Settings(timeout=7).request_timeout == 7.0
+    with pytest.raises(ConfigError, match="timeout"):
+        Settings(timeout=0)

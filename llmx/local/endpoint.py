@@ -19,6 +19,10 @@ PROMPT_OVERHEAD_TOKENS = 2048
 LOCAL_PROFILE = "llama_cpp"
 #: the OpenAI SDK insists on a key; the local server ignores it
 LOCAL_API_KEY = "sk-local-no-key"
+#: seconds per request unless the user set one: a long article's answer takes the
+#: small model on two cores several minutes, and a retry after a client-side timeout
+#: would only queue behind the abandoned request the server is still generating
+LOCAL_TIMEOUT_S = 1800.0
 
 
 def estimate_context(chunk_chars: int, max_output_tokens: int) -> int:
@@ -66,5 +70,6 @@ def endpoint_for_local(
         model=info.model_alias,
         profile=LOCAL_PROFILE,
         mode=mode,
+        timeout=settings.timeout or LOCAL_TIMEOUT_S,
     )
     return local, identity, server
