@@ -9,6 +9,7 @@ and is meant to be reused across many documents. :func:`extract` and
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 import time
@@ -75,6 +76,9 @@ class Extractor(Generic[M]):
         )
         self._schema_fingerprint = schema_fingerprint(self.schema)
         self._outline = schema_outline(self.schema)
+        self._schema_json = json.dumps(
+            self.schema.model_json_schema(), ensure_ascii=False, separators=(",", ":")
+        )
         self._response_model = fast_response_model(self.schema)
         #: shared request/token budget; set by the batch runner
         self.limiter: RateLimiter | None = None
@@ -206,12 +210,10 @@ class Extractor(Generic[M]):
         cached_all = True
         for chunk in chunks:
             context = DocumentContext(text=clean.text, published=published)
-            messages = self.prompt.render(
-                text=chunk.text,
-                published=published.isoformat() if published else None,
+            messages = self.messages_for(
+                chunk.text,
+                published=published,
                 doc_id=document.doc_id,
-                schema_name=self.schema.__name__,
-                schema_outline=self._outline,
                 chunk_index=chunk.index,
                 chunk_count=len(chunks),
             )
@@ -228,6 +230,27 @@ class Extractor(Generic[M]):
         result.cached = cached_all
         result.attempts = result.usage.requests
         result.notes = notes
+
+    def messages_for(
+        self,
+        text: str,
+        *,
+        published: date | None = None,
+        doc_id: str = "doc",
+        chunk_index: int = 0,
+        chunk_count: int = 1,
+    ) -> list[dict[str, str]]:
+        """The chat messages this extractor sends for one (cleaned) chunk of text."""
+        return self.prompt.render(
+            text=text,
+            published=published.isoformat() if published else None,
+            doc_id=doc_id,
+            schema_name=self.schema.__name__,
+            schema_outline=self._outline,
+            schema_json=self._schema_json,
+            chunk_index=chunk_index,
+            chunk_count=chunk_count,
+        )
 
     async def _ask(
         self, messages: list[dict[str, str]], context: DocumentContext, usage: Usage

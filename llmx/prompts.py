@@ -9,8 +9,9 @@ A template is a ``.j2`` file in a prompts folder (``./prompts``, the project's
     -#}
 
 and defines two blocks, ``system`` and ``user``, rendered with ``text``,
-``published``, ``doc_id``, ``schema_name``, ``schema_outline``, ``chunk_index``
-and ``chunk_count``. The version and a hash of the template text enter every
+``published``, ``doc_id``, ``schema_name``, ``schema_outline`` (a readable field
+list), ``schema_json`` (the compact JSON schema), ``chunk_index`` and
+``chunk_count``. The version and a hash of the template text enter every
 cache key, so editing a prompt never serves stale answers.
 """
 

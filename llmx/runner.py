@@ -3,6 +3,10 @@
 Composes the pieces: lazy inputs (:mod:`llmx.io`), the extractor, the batch
 engine (:mod:`llmx.batch`), rate limits (:mod:`llmx.ratelimit`), crash-safe
 JSONL output with resume, and cost estimates (:mod:`llmx.pricing`).
+
+With ``Settings.workers`` above 1 the documents are shared out to worker processes
+(:mod:`llmx.workers`), each running this same in-process path over its share; with 1
+(the default) everything runs here, in the caller's event loop.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -19,8 +23,9 @@ from pydantic import BaseModel
 
 from llmx.batch import BatchSummary, ProgressSink, run_batch
 from llmx.config import Settings, resolve_settings
+from llmx.endpoints import Endpoint
 from llmx.extractor import Extractor
-from llmx.io import ResultWriter, iter_documents, scan_output
+from llmx.io import FinalizeReport, ResultWriter, iter_documents, scan_output
 from llmx.pricing import PriceTable, estimate_cost, load_prices
 from llmx.prompts import Prompt
 from llmx.ratelimit import RateLimiter
@@ -35,6 +40,24 @@ class RunOutcome:
     out: Path
     errors: Path | None
     summary_path: Path
+    #: worker processes used (1: the run stayed in this process)
+    workers: int = 1
+    #: one line per worker process that died or failed before finishing its share; the
+    #: documents it had not finished are not in ``out``, so running again resumes them
+    worker_errors: list[str] = field(default_factory=list)
+    #: CPU seconds used by the worker processes (0.0 when the run stayed in this process)
+    worker_cpu_s: float = 0.0
+    #: seconds until every worker process was ready to take documents
+    worker_startup_s: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        """No interruption and no worker failure: every input document is in ``out``."""
+        return not self.summary.interrupted and not self.worker_errors
+
+
+#: what ``aextract_batch`` accepts as inputs
+Inputs = Sequence[str | os.PathLike[str]] | Iterable[Document] | Callable[[], Iterable[Document]]
 
 
 def _is_local(endpoint_url: str | None) -> bool:
@@ -44,7 +67,7 @@ def _is_local(endpoint_url: str | None) -> bool:
 
 
 async def aextract_batch(
-    inputs: Sequence[str | os.PathLike[str]] | Iterable[Document],
+    inputs: Inputs,
     schema: type[BaseModel] | str,
     *,
     out: str | os.PathLike[str],
@@ -60,10 +83,15 @@ async def aextract_batch(
     """Extract every input document into the JSONL file ``out``.
 
     ``inputs`` are paths, folders, globs, ``-`` or ``.jsonl`` files (see
-    :func:`llmx.io.iter_documents`), or :class:`Document` objects. Running the
-    same call again resumes: documents already in ``out`` are skipped (failed
-    ones are retried with ``retry_failed``). Every document ends in ``out``;
-    failed ones also in the error report beside it.
+    :func:`llmx.io.iter_documents`), :class:`Document` objects, or a zero-argument
+    callable returning them (picklable, e.g. a module-level function or a
+    ``functools.partial`` of one, so that worker processes can call it too). Running the
+    same call again resumes: documents already in ``out`` are skipped (failed ones are
+    retried with ``retry_failed``). Every document ends in ``out``; failed ones also in
+    the error report beside it.
+
+    ``settings.workers`` > 1 (or 0: one per CPU) runs the batch in that many worker
+    processes (:mod:`llmx.workers`); the outcome is the same, aggregated.
     """
     if settings is None:
         settings = resolve_settings(overrides)
@@ -73,12 +101,115 @@ async def aextract_batch(
     skip: set[str] = set()
     if not overwrite and out_path.exists():
         skip = scan_output(out_path, retry_failed=retry_failed)
+    prices: PriceTable | None = load_prices(settings.prices) if settings.prices else None
+    if settings.workers != 1:
+        from llmx.workers import plan_workers, run_workers
+
+        plan = plan_workers(inputs, settings)
+        if plan.workers > 1:
+            multi = await run_workers(
+                plan,
+                schema,
+                out=out_path,
+                prompt=prompt,
+                settings=settings,
+                skip=skip,
+                overwrite=overwrite,
+                progress=progress,
+                stop=stop,
+            )
+            if multi.endpoint_model is not None:
+                multi.summary.cost = estimate_cost(
+                    multi.endpoint_model,
+                    multi.summary.usage,
+                    prices=prices,
+                    local=_is_local(multi.endpoint_base_url),
+                )
+            summary_path = _write_summary(
+                out_path,
+                multi.summary,
+                model=multi.endpoint_model,
+                endpoint=multi.endpoint_identity,
+                prompt=multi.prompt_label,
+                schema=multi.schema_name,
+                extra={
+                    "workers": plan.workers,
+                    "worker_errors": multi.worker_errors,
+                    "worker_startup_s": round(multi.startup_s, 3),
+                },
+            )
+            return RunOutcome(
+                multi.summary,
+                out_path,
+                multi.report.errors_path,
+                summary_path,
+                workers=plan.workers,
+                worker_errors=multi.worker_errors,
+                worker_cpu_s=multi.cpu_s,
+                worker_startup_s=multi.startup_s,
+            )
     documents: Iterable[Document]
-    if _all_paths(inputs):
+    if callable(inputs):
+        documents = inputs()
+    elif _all_paths(inputs):
         documents = iter_documents([os.fspath(i) for i in inputs], stdin=stdin)  # type: ignore[arg-type]
     else:
         documents = inputs  # type: ignore[assignment]
-    prices: PriceTable | None = load_prices(settings.prices) if settings.prices else None
+    ran = await run_here(
+        documents,
+        schema,
+        prompt=prompt,
+        settings=settings,
+        writer=ResultWriter(out_path, overwrite=overwrite),
+        skip=skip,
+        progress=progress,
+        stop=stop,
+        prices=prices,
+    )
+    endpoint = ran.endpoint
+    summary_path = _write_summary(
+        out_path,
+        ran.summary,
+        model=endpoint.model if endpoint else None,
+        endpoint=endpoint.identity if endpoint else None,
+        prompt=ran.prompt_label,
+        schema=ran.schema_name,
+    )
+    return RunOutcome(ran.summary, out_path, ran.report.errors_path, summary_path)
+
+
+@dataclass
+class HereOutcome:
+    """What :func:`run_here` did: the summary, the writer's finalisation, the endpoint."""
+
+    summary: BatchSummary
+    report: FinalizeReport
+    endpoint: Endpoint | None
+    prompt_label: str
+    schema_name: str
+
+
+async def run_here(
+    documents: Iterable[Document],
+    schema: type[BaseModel] | str,
+    *,
+    prompt: str | Prompt | None,
+    settings: Settings,
+    writer: ResultWriter,
+    skip: set[str],
+    progress: ProgressSink | None = None,
+    stop: asyncio.Event | None = None,
+    prices: PriceTable | None = None,
+    before_run: Callable[[Extractor[Any]], Awaitable[None]] | None = None,
+    finalize: bool = True,
+) -> HereOutcome:
+    """The in-process batch: one extractor, one event loop, ``run_batch`` into ``writer``.
+
+    ``before_run`` is awaited once the endpoint is resolved, before the first document
+    (a worker process uses it to report that it is ready and wait for the go-ahead).
+    ``finalize=False`` closes the writer without compacting the output or rebuilding the
+    error report (the parent of worker processes does that once they have all exited).
+    """
     limiter = RateLimiter(
         settings.rpm,
         settings.tpm,
@@ -103,8 +234,9 @@ async def aextract_batch(
             result.cost_usd = 0.0 if result.cached else cost(result)
             return result
 
-        writer = ResultWriter(out_path, overwrite=overwrite)
         try:
+            if before_run is not None:
+                await before_run(extractor)
             summary = await run_batch(
                 documents,
                 process,
@@ -116,32 +248,46 @@ async def aextract_batch(
                 stop=stop,
             )
         finally:
-            report = writer.close()
+            report = writer.close(compact=finalize, rebuild_errors=finalize)
         endpoint = extractor.endpoint
     if endpoint is not None:
         summary.cost = estimate_cost(
             endpoint.model, summary.usage, prices=prices, local=_is_local(endpoint.base_url)
         )
+    return HereOutcome(summary, report, endpoint, extractor.prompt.label, extractor.schema.__name__)
+
+
+def _write_summary(
+    out_path: Path,
+    summary: BatchSummary,
+    *,
+    model: str | None,
+    endpoint: str | None,
+    prompt: str | None,
+    schema: str | None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     summary_path = out_path.with_name(out_path.stem + ".summary.json")
     summary_path.write_text(
         json.dumps(
             {
                 **summary.to_dict(),
-                "model": endpoint.model if endpoint else None,
-                "endpoint": endpoint.identity if endpoint else None,
-                "prompt": extractor.prompt.label,
-                "schema": extractor.schema.__name__,
+                "model": model,
+                "endpoint": endpoint,
+                "prompt": prompt,
+                "schema": schema,
+                **(extra or {}),
             },
             indent=2,
         )
         + "\n",
         encoding="utf-8",
     )
-    return RunOutcome(summary, out_path, report.errors_path, summary_path)
+    return summary_path
 
 
 def extract_batch(
-    inputs: Sequence[str | os.PathLike[str]] | Iterable[Document],
+    inputs: Inputs,
     schema: type[BaseModel] | str,
     *,
     out: str | os.PathLike[str],

@@ -89,6 +89,7 @@ def test_investment_prompt_is_the_default_for_its_schema() -> None:
         doc_id="d",
         schema_name="InvestmentNews",
         schema_outline=schema_outline(schema),
+        schema_json="{}",
         chunk_index=0,
         chunk_count=1,
     )

@@ -11,7 +11,9 @@ both). Phases, all through the full llmx path (``aextract_batch``, schema
 ``investment``, a tmp cache dir and tmp output files) unless said otherwise:
 
 * throughput: fake server latency 200 ms, concurrency 32, 2,000 documents, against the
-  ideal concurrency / latency = 160 docs/s;
+  ideal concurrency / latency = 160 docs/s, once per worker-process count in
+  ``--workers`` (default ``1,2``: in-process, then two worker processes sharing the same
+  concurrency), so both figures and their ratio come from the same run;
 * CPU: the client process's ``time.process_time()`` per document, in the throughput run
   and in a run against a zero-latency server (CPU bound); the server's CPU is not counted;
 * breakdown: the same pieces timed one at a time in this process (decode+clean, prompt
@@ -34,6 +36,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import functools
 import io
 import json
 import os
@@ -47,7 +50,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,7 @@ from llmx.types import Result  # noqa: E402
 HERE = Path(__file__).resolve().parent
 SCHEMA = "investment"
 MODEL = "fake-model"
+PUBLISHED = date(2024, 3, 15)
 
 
 # --------------------------------------------------------------------------- sizes
@@ -78,6 +82,7 @@ class Sizes:
     baseline_latency_calls: int = 20
     memory_docs: tuple[int, ...] = (5000, 50000)
     memory_unique: int = 1000
+    workers: tuple[int, ...] = (1, 2)
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -178,17 +183,29 @@ def llmx_run(
     prefix: str = "doc",
     unique: int | None = None,
     profile: cProfile.Profile | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """One ``aextract_batch`` run; wall time and client CPU time around it."""
+    """One ``aextract_batch`` run; wall time and client CPU time around it.
+
+    With ``workers`` > 1 the documents come from a picklable factory (each worker process
+    generates the same lazy corpus and keeps its share) and the client CPU is this
+    process's plus what the worker processes report.
+    """
     from llmx.runner import aextract_batch
 
     out = work / out_name
+    inputs: Any = (
+        documents(n, unique=unique, prefix=prefix)
+        if workers == 1
+        else functools.partial(documents, n, unique=unique, prefix=prefix)
+    )
 
     async def go() -> Any:
         return await aextract_batch(
-            documents(n, unique=unique, prefix=prefix),
+            inputs,
             SCHEMA,
             out=out,
+            workers=workers,
             **_settings_overrides(server.url, concurrency, cache_dir),
         )
 
@@ -200,6 +217,7 @@ def llmx_run(
     if profile is not None:
         profile.disable()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    cpu += outcome.worker_cpu_s
     server_cpu1 = server.cpu_seconds()
     server_ms = (
         round((server_cpu1 - server_cpu0) / n * 1000, 3)
@@ -211,6 +229,8 @@ def llmx_run(
         "server_cpu_ms_per_doc": server_ms,
         "docs": n,
         "concurrency": concurrency,
+        "workers": outcome.workers,
+        "worker_startup_s": round(outcome.worker_startup_s, 3),
         "elapsed_s": round(wall, 3),
         "docs_per_s": round(n / wall, 1),
         "cpu_s": round(cpu, 3),
@@ -242,10 +262,10 @@ def breakdown(url: str, n: int, work: Path) -> dict[str, float]:
     from llmx.cache import CachedAnswer, ResponseCache, cache_key
     from llmx.config import Settings
     from llmx.endpoints import Endpoint, EndpointClient, fast_response_model
+    from llmx.extractor import Extractor
     from llmx.ground import ground_record
     from llmx.io import ResultWriter
     from llmx.normalize.context import DocumentContext
-    from llmx.prompts import load_prompt, schema_outline
     from llmx.schemas import load_schema
     from llmx.text.clean import clean_text
     from llmx.text.decode import to_text
@@ -254,22 +274,13 @@ def breakdown(url: str, n: int, work: Path) -> dict[str, float]:
 
     schema = load_schema(SCHEMA)
     model = fast_response_model(schema)
-    prompt = load_prompt(None, schema)
-    outline = schema_outline(schema)
+    extractor = Extractor(schema, cache=False)
     reply = json.dumps(RECORD, ensure_ascii=False)
     texts = [text_for(10_000 + i) for i in range(n)]
     cleaned = [clean_text(to_text(t)) for t in texts]
 
     def messages(i: int) -> list[dict[str, str]]:
-        return prompt.render(
-            text=cleaned[i].text,
-            published="2024-03-15",
-            doc_id=f"b{i}",
-            schema_name=schema.__name__,
-            schema_outline=outline,
-            chunk_index=0,
-            chunk_count=1,
-        )
+        return extractor.messages_for(cleaned[i].text, published=PUBLISHED, doc_id=f"b{i}")
 
     rendered = [messages(i) for i in range(n)]
     records = [
@@ -374,24 +385,15 @@ def instructor_baseline(url: str, n: int) -> dict[str, Any]:
     import instructor
     import openai
 
-    from llmx.prompts import load_prompt, schema_outline
+    from llmx.extractor import Extractor
     from llmx.schemas import load_schema
 
     schema = load_schema(SCHEMA)
-    prompt = load_prompt(None, schema)
-    outline = schema_outline(schema)
+    extractor = Extractor(schema, cache=False)
     sdk = openai.OpenAI(base_url=url, api_key="bench", max_retries=0)
     client = instructor.from_openai(sdk, mode=instructor.Mode.TOOLS)
     all_messages = [
-        prompt.render(
-            text=text_for(20_000 + i),
-            published="2024-03-15",
-            doc_id=f"i{i}",
-            schema_name=schema.__name__,
-            schema_outline=outline,
-            chunk_index=0,
-            chunk_count=1,
-        )
+        extractor.messages_for(text_for(20_000 + i), published=PUBLISHED, doc_id=f"i{i}")
         for i in range(n + 1)
     ]
     client.chat.completions.create(  # warm-up (connection, imports)
@@ -535,8 +537,15 @@ def compute_ratios(results: dict[str, Any]) -> dict[str, Any]:
     base0, base_lat = results["baseline"]["no_latency"], results["baseline"]["latency"]
     bd = results["breakdown"]
     endpoint = bd.get("endpoint client (SDK + instructor + validation)", 0.0)
+    by_workers = {
+        f"throughput_{k}_workers_{what}": _ratio(run["docs_per_s"], base)
+        for k, run in results.get("throughput_by_workers", {}).items()
+        if k != "1"
+        for what, base in (("vs_ideal", run["ideal_docs_per_s"]), ("vs_1_worker", tp["docs_per_s"]))
+    }
     return {
         "throughput_vs_ideal": _ratio(tp["docs_per_s"], tp["ideal_docs_per_s"]),
+        **by_workers,
         "throughput_vs_instructor_loop": _ratio(tp["docs_per_s"], base_lat["docs_per_s"]),
         "cpu_per_doc_vs_instructor_call": _ratio(cpu["cpu_ms_per_doc"], base0["cpu_ms_per_call"]),
         "cpu_bound_docs_per_s_vs_instructor_loop": _ratio(cpu["docs_per_s"], base0["docs_per_s"]),
@@ -581,6 +590,22 @@ def table(results: dict[str, Any]) -> str:
             "client CPU per doc in that run (server process)",
             f"{tp['cpu_ms_per_doc']:.2f} ms ({tp['server_cpu_ms_per_doc']} ms)",
         ),
+    ]
+    for k, run in results.get("throughput_by_workers", {}).items():
+        if k == "1":
+            continue
+        rows += [
+            (
+                f"throughput with {k} worker processes (same docs, latency, concurrency)",
+                f"{run['docs_per_s']:.1f} docs/s = {run['pct_of_ideal']:.1f}% of ideal "
+                f"{run['ideal_docs_per_s']:.0f}; workers ready after {run['worker_startup_s']} s",
+            ),
+            (
+                f"  client CPU per doc, parent + {k} workers (server process)",
+                f"{run['cpu_ms_per_doc']:.2f} ms ({run['server_cpu_ms_per_doc']} ms)",
+            ),
+        ]
+    rows += [
         (
             f"CPU-bound run ({cpu['docs']} docs, zero latency)",
             f"{cpu['docs_per_s']:.1f} docs/s, {cpu['cpu_ms_per_doc']:.2f} ms CPU/doc",
@@ -679,21 +704,38 @@ def run(sizes: Sizes, *, quick: bool, profile_path: Path | None) -> dict[str, An
                 cache_dir=work / "warmup-cache",
                 prefix="w",
             )
-            tp = llmx_run(
-                server,
-                sizes.docs,
-                concurrency=sizes.concurrency,
-                work=work,
-                out_name="throughput.jsonl",
-                cache_dir=work / "cache",
-            )
+            counts = sorted({1, *sizes.workers})
+            for k in counts[1:]:  # the same for the worker processes' forkserver (imports)
+                llmx_run(
+                    server,
+                    sizes.warmup_docs,
+                    concurrency=sizes.concurrency,
+                    work=work,
+                    out_name=f"warmup-{k}.jsonl",
+                    cache_dir=work / f"warmup-cache-{k}",
+                    prefix=f"w{k}-",
+                    workers=k,
+                )
             ideal = sizes.concurrency / sizes.latency
-            tp |= {
-                "latency_s": sizes.latency,
-                "ideal_docs_per_s": round(ideal, 1),
-                "pct_of_ideal": round(100 * tp["docs_per_s"] / ideal, 1),
-            }
-            results["throughput"] = tp
+            by_workers: dict[str, dict[str, Any]] = {}
+            for k in counts:  # each into its own cache dir: every answer is a miss
+                tp = llmx_run(
+                    server,
+                    sizes.docs,
+                    concurrency=sizes.concurrency,
+                    work=work,
+                    out_name="throughput.jsonl" if k == 1 else f"throughput-{k}.jsonl",
+                    cache_dir=work / ("cache" if k == 1 else f"cache-{k}"),
+                    workers=k,
+                )
+                tp |= {
+                    "latency_s": sizes.latency,
+                    "ideal_docs_per_s": round(ideal, 1),
+                    "pct_of_ideal": round(100 * tp["docs_per_s"] / ideal, 1),
+                }
+                by_workers[str(k)] = tp
+            results["throughput"] = by_workers["1"]
+            results["throughput_by_workers"] = by_workers
             results["cache"] = llmx_run(
                 server,
                 sizes.docs,
@@ -752,6 +794,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-docs", help="comma-separated sizes of the memory runs")
     parser.add_argument("--memory-unique", type=int, help="distinct texts in memory runs")
     parser.add_argument(
+        "--workers",
+        help="comma-separated worker-process counts for the throughput run (default 1,2; "
+        "1 is always measured)",
+    )
+    parser.add_argument(
         "--results", type=Path, default=HERE / "results.json", help="results JSON path"
     )
     parser.add_argument("--profile", type=Path, help="write a cProfile of the CPU-bound run")
@@ -780,6 +827,8 @@ def main(argv: list[str] | None = None) -> int:
         changes["memory_docs"] = tuple(int(x) for x in args.memory_docs.split(","))
     if args.memory_unique:
         changes["memory_unique"] = args.memory_unique
+    if args.workers:
+        changes["workers"] = tuple(int(x) for x in args.workers.split(","))
     if changes:
         sizes = Sizes(**(sizes.__dict__ | changes))
     results = run(sizes, quick=args.quick, profile_path=args.profile)

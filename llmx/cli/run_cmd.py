@@ -26,7 +26,7 @@ from llmx.cli.common import (
     err_console,
     fail,
 )
-from llmx.errors import LlmxError
+from llmx.errors import ConfigError, LlmxError
 
 if TYPE_CHECKING:
     from llmx.batch import BatchSummary
@@ -50,6 +50,15 @@ def run_command(
     profile: ProfileOpt = None,
     mode: ModeOpt = None,
     concurrency: ConcurrencyOpt = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            "--workers",
+            help="Worker processes, each with its own event loop over a share of the "
+            "documents and of --concurrency: a number, or 'auto' (one per CPU). Default 1.",
+            show_default=False,
+        ),
+    ] = None,
     no_cache: NoCacheOpt = False,
     refresh: RefreshOpt = False,
     retry_failed: Annotated[
@@ -77,12 +86,14 @@ def run_command(
     """Extract records from documents into OUT (JSONL); rerunning resumes.
 
     Exit code 0 when every document succeeded, 1 when some failed (see the error
-    report beside OUT), 2 on a usage or setup error, 130 when interrupted.
+    report beside OUT) or a worker process died (run again to resume), 2 on a usage
+    or setup error, 130 when interrupted.
     """
     from llmx.batch import make_progress
     from llmx.runner import aextract_batch
 
     try:
+        worker_count = _parse_workers(workers)
         settings = build_settings(
             config,
             model=model,
@@ -90,6 +101,7 @@ def run_command(
             profile=profile,
             mode=mode,
             concurrency=concurrency,
+            workers=worker_count,
             no_cache=no_cache,
             refresh=refresh,
             ungrounded=ungrounded,
@@ -116,10 +128,34 @@ def run_command(
     except LlmxError as exc:
         raise fail(exc) from None
     _print_summary(outcome.summary, out, outcome.errors, outcome.summary_path)
+    for problem in outcome.worker_errors:
+        err_console.print(f"[red]{problem}[/]")
     if outcome.summary.interrupted:
         raise typer.Exit(130)
+    if outcome.worker_errors:
+        err_console.print(
+            "[yellow]some documents were not processed; run the same command again to "
+            "resume them[/]"
+        )
+        raise typer.Exit(1)
     if outcome.summary.failed:
         raise typer.Exit(1)
+
+
+def _parse_workers(value: str | None) -> int | None:
+    """``--workers``: None (not given), ``auto`` (0: one per CPU) or a count >= 1."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text == "auto":
+        return 0
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ConfigError("--workers must be a number or 'auto'", value=value)
+    return count
 
 
 def _print_summary(
