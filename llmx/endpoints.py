@@ -50,6 +50,9 @@ from llmx.types import Usage
 
 M = TypeVar("M", bound=BaseModel)
 
+#: temperature for the one retry after an answer was cut off at max_tokens
+TRUNCATION_TEMPERATURE = 0.7
+
 # instructor logs every failed attempt at ERROR; llmx reports failures itself, so its
 # records only reach users who configure logging
 logging.getLogger("instructor").addHandler(logging.NullHandler())
@@ -435,8 +438,17 @@ class EndpointClient:
                 "schema": grammar_schema(schema),
             }
         extra: dict[str, Any] = {"extra_body": body} if body else {}
+        truncated = 0
+
+        def worth_retrying(exc: BaseException) -> bool:
+            # a cut-off answer is usually a repetition loop: ask once more, warmer
+            cause = _unwrap(exc)
+            return is_transient(cause) or (
+                isinstance(cause, IncompleteOutputException) and truncated == 1
+            )
+
         retrying = AsyncRetrying(
-            retry=retry_if_exception(lambda e: is_transient(_unwrap(e))),
+            retry=retry_if_exception(worth_retrying),
             stop=stop_after_attempt(self.settings.max_retries + 1),
             wait=self._wait,
             reraise=True,
@@ -450,6 +462,9 @@ class EndpointClient:
                 with attempt:
                     reserved = await self.limiter.acquire(estimate) if self.limiter else 0
                     before = usage.total_tokens
+                    params = self.request_params()
+                    if truncated:
+                        params["temperature"] = max(params["temperature"], TRUNCATION_TEMPERATURE)
                     try:
                         record, completion = await self._client.create_with_completion(
                             model=self.endpoint.model,
@@ -458,9 +473,25 @@ class EndpointClient:
                             max_retries=self.settings.max_reasks,
                             context=ValidationContext(context or {}),
                             hooks=hooks,
-                            **self.request_params(),
+                            **params,
                             **extra,
                         )
+                    except IncompleteOutputException:
+                        truncated += 1
+                        if notes is not None:
+                            notes.append(
+                                "answer cut off at max_tokens (a repetition loop?)"
+                                + (
+                                    "; asked again at a higher temperature"
+                                    if truncated == 1
+                                    else ""
+                                )
+                            )
+                        if self.limiter is not None:
+                            self.limiter.record(
+                                usage.total_tokens - before, reserved, success=False
+                            )
+                        raise
                     except BaseException:
                         if self.limiter is not None:
                             self.limiter.record(

@@ -210,10 +210,13 @@ async def run_here(
     ``finalize=False`` closes the writer without compacting the output or rebuilding the
     error report (the parent of worker processes does that once they have all exited).
     """
+    # the bundled model's server answers one request at a time: more in flight would
+    # only queue there, with their timeouts running
+    concurrency = 1 if settings.uses_local_model else settings.concurrency
     limiter = RateLimiter(
         settings.rpm,
         settings.tpm,
-        max_concurrency=settings.concurrency,
+        max_concurrency=concurrency,
         base_backoff=settings.backoff_initial,
         max_backoff=settings.backoff_max,
     )
@@ -241,7 +244,7 @@ async def run_here(
                 documents,
                 process,
                 writer=writer,
-                concurrency=settings.concurrency,
+                concurrency=concurrency,
                 limiter=limiter,
                 skip=skip,
                 progress=progress,

@@ -203,3 +203,25 @@ async def test_llama_cpp_profile_request_shape(fake_openai: FakeOpenAI) -> None:
     assert body["response_format"]["schema"]["properties"]["born"]["type"] == "integer"
     assert body["repeat_penalty"] == 1.0
     assert record.born == 1815
+
+
+async def test_a_cut_off_answer_is_asked_again_once_warmer(fake_openai: FakeOpenAI) -> None:
+    fake_openai.queue(
+        text('{"name": "Ada", "born": 18151815181518', finish_reason="length"),
+        structured({"name": "Ada", "born": 1815}),
+    )
+    client = client_for(fake_openai, mode="json_object_schema", profile="llama_cpp")
+    notes: list[str] = []
+    record, _ = await client.extract(MESSAGES, Person, notes=notes)
+    assert record.born == 1815
+    temperatures = [r.json["temperature"] for r in fake_openai.chat_requests]
+    assert temperatures == [0.0, 0.7]
+    assert any("cut off at max_tokens" in n for n in notes)
+
+
+async def test_an_answer_cut_off_twice_fails_clearly(fake_openai: FakeOpenAI) -> None:
+    fake_openai.queue(*[text('{"name": "A', finish_reason="length") for _ in range(3)])
+    client = client_for(fake_openai, mode="json_object_schema", profile="llama_cpp")
+    with pytest.raises(ExtractionError, match="cut off at max_tokens"):
+        await client.extract(MESSAGES, Person)
+    assert fake_openai.calls == 2

@@ -131,7 +131,7 @@ async def _live_eval(
             fixtures,
             extractor.schema,
             predict,
-            concurrency=settings.concurrency,
+            concurrency=1 if settings.uses_local_model else settings.concurrency,
             model=settings.model,
             prompt=extractor.prompt.name,
             prompt_version=extractor.prompt.version,
