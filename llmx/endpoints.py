@@ -50,8 +50,10 @@ from llmx.types import Usage
 
 M = TypeVar("M", bound=BaseModel)
 
-#: temperature for the one retry after an answer was cut off at max_tokens
+#: sampling for the one retry after an answer was cut off at max_tokens (usually a
+#: repetition loop): warmer, and penalising tokens already repeated
 TRUNCATION_TEMPERATURE = 0.7
+TRUNCATION_FREQUENCY_PENALTY = 0.5
 
 # instructor logs every failed attempt at ERROR; llmx reports failures itself, so its
 # records only reach users who configure logging
@@ -465,6 +467,7 @@ class EndpointClient:
                     params = self.request_params()
                     if truncated:
                         params["temperature"] = max(params["temperature"], TRUNCATION_TEMPERATURE)
+                        params["frequency_penalty"] = TRUNCATION_FREQUENCY_PENALTY
                     try:
                         record, completion = await self._client.create_with_completion(
                             model=self.endpoint.model,

@@ -214,8 +214,9 @@ async def test_a_cut_off_answer_is_asked_again_once_warmer(fake_openai: FakeOpen
     notes: list[str] = []
     record, _ = await client.extract(MESSAGES, Person, notes=notes)
     assert record.born == 1815
-    temperatures = [r.json["temperature"] for r in fake_openai.chat_requests]
-    assert temperatures == [0.0, 0.7]
+    first, second = (r.json for r in fake_openai.chat_requests)
+    assert (first["temperature"], second["temperature"]) == (0.0, 0.7)
+    assert "frequency_penalty" not in first and second["frequency_penalty"] == 0.5
     assert any("cut off at max_tokens" in n for n in notes)
 
 
