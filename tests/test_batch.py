@@ -512,7 +512,7 @@ def test_ctrl_c_under_asyncio_run_returns_an_interrupted_summary(tmp_path: Path)
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.005)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+    stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     word, ok = stdout.split()
     assert word == "interrupted"

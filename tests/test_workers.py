@@ -369,7 +369,7 @@ def test_cli_workers_option(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
 def test_cli_ctrl_c_stops_every_process_and_the_rerun_resumes(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
-    fake_openai.default = structured(RECORD, latency=0.1)
+    fake_openai.default = structured(RECORD, latency=0.5)
     ids = write_folder(tmp_path / "in", 60)
     out = tmp_path / "out.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLMX_"))}
