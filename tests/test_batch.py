@@ -444,6 +444,17 @@ def run_driver(out: Path, n: int, delay: float) -> subprocess.Popen[str]:
     )
 
 
+def default_sigint() -> None:
+    """Let Ctrl-C reach the child even when this run inherited SIGINT ignored.
+
+    A shell starts background jobs (and so, in some CI setups, the whole test run)
+    with SIGINT ignored, and children inherit that: Python then never raises
+    KeyboardInterrupt. The test is about what llmx does on Ctrl-C, so give the child
+    the terminal's default.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_kill_9_then_resume_yields_each_document_exactly_once(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     n = 400
@@ -503,6 +514,7 @@ def test_ctrl_c_under_asyncio_run_returns_an_interrupted_summary(tmp_path: Path)
         [sys.executable, "-c", SIGINT_DRIVER, str(out)],
         cwd=REPO,
         env=env,
+        preexec_fn=default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -117,6 +117,17 @@ def once(path: Path) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- units
 
 
+def default_sigint() -> None:
+    """Let Ctrl-C reach the child even when this run inherited SIGINT ignored.
+
+    A shell starts background jobs (and so, in some CI setups, the whole test run)
+    with SIGINT ignored, and children inherit that: Python then never raises
+    KeyboardInterrupt. The test is about what llmx does on Ctrl-C, so give the child
+    the terminal's default.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_slots_split_concurrency_exactly() -> None:
     for concurrency in (2, 3, 5, 8, 32, 33):
         for n in range(1, min(concurrency, 5) + 1):
@@ -380,7 +391,13 @@ def test_cli_ctrl_c_stops_every_process_and_the_rerun_resumes(
         *("--workers", "2", "--concurrency", "4"),
     ]
     proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+        command,
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 60
     while len(rows(out)) < 5:
