@@ -29,41 +29,15 @@ from llmx.runner import RunOutcome, aextract_batch
 from llmx.testing import FakeOpenAI, Reply, error, structured
 from llmx.types import Document
 from llmx.workers import _jobs, plan_workers, shard_of, worker_slots
+from tests.corpus import RECORD, docs, news
 
 ROOT = Path(__file__).resolve().parents[1]
-EVIDENCE = "湖州新能源科技有限公司投资50亿元建设固态电池项目"
-RECORD: dict[str, Any] = {
-    "projects": [
-        {
-            "name": "固态电池项目",
-            "investor": "湖州新能源科技有限公司",
-            "amount": {"value": 5e9, "currency": "CNY", "qualifier": "exact", "text": "50亿元"},
-            "location": {"province": "浙江省", "city": "湖州市", "district": "吴兴区"},
-            "industry": "固态电池",
-            "stage": "signed",
-            "date": "2024-03-15",
-            "evidence": EVIDENCE,
-        }
-    ],
-    "stats": [],
-}
 FAIL = "【请求失败】"
-
-
-def news(i: int, marker: str = "") -> str:
-    return (
-        f"本报讯 2024年3月15日，浙江省湖州市吴兴区举行第{i + 1}批重大项目集中签约活动。"
-        f"{EVIDENCE}，项目落户吴兴经济开发区，预计明年投产。{marker}"
-    )
-
-
-def make_docs(n: int, prefix: str = "d") -> list[Document]:
-    return [Document(f"{prefix}{i:03d}", f"{prefix}{i}.txt", news(i)) for i in range(n)]
 
 
 def doc_factory(n: int) -> Iterator[Document]:
     """A picklable document source (module level): every worker calls it."""
-    yield from make_docs(n, prefix="f")
+    yield from docs(n, prefix="f")
 
 
 def write_folder(folder: Path, n: int, *, failing: set[int] = frozenset()) -> list[str]:  # type: ignore[assignment]
@@ -150,10 +124,10 @@ def test_shard_is_stable_and_balanced() -> None:
 def test_plan_falls_back_to_one_process_when_it_must(tmp_path: Path) -> None:
     remote = Settings(base_url="http://127.0.0.1:1/v1", api_key="k", workers=2, concurrency=4)
     assert plan_workers(["a.txt", "b"], remote).workers == 2
-    assert plan_workers(make_docs(3), remote).total == 3
+    assert plan_workers(docs(3), remote).total == 3
     assert plan_workers(functools.partial(doc_factory, 3), remote).workers == 2
     assert plan_workers(["a.txt", "-"], remote).workers == 1  # stdin is read once
-    assert plan_workers(iter(make_docs(3)), remote).workers == 1  # one-pass iterator
+    assert plan_workers(iter(docs(3)), remote).workers == 1  # one-pass iterator
     local = Settings(workers=2, concurrency=4)  # no endpoint: the bundled local model
     assert plan_workers(["a.txt"], local).workers == 1
     assert plan_workers(["a.txt"], remote.replace(concurrency=1)).workers == 1
@@ -227,13 +201,13 @@ async def test_two_workers_every_input_exactly_once(
 
 async def test_documents_and_factories_as_inputs(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     fake_openai.default = structured(RECORD)
-    listed = await run(fake_openai, make_docs(12), tmp_path / "a.jsonl")
+    listed = await run(fake_openai, docs(12), tmp_path / "a.jsonl")
     assert listed.workers == 2 and set(once(listed.out)) == {f"d{i:03d}" for i in range(12)}
     made = await run(fake_openai, functools.partial(doc_factory, 10), tmp_path / "b.jsonl")
     assert made.workers == 2 and set(once(made.out)) == {f"f{i:03d}" for i in range(10)}
     assert made.summary.ok == 10 and made.summary.cached == 10  # same texts as above
     # a one-pass iterator runs in this process
-    single = await run(fake_openai, iter(make_docs(3, "g")), tmp_path / "c.jsonl")
+    single = await run(fake_openai, iter(docs(3, "g")), tmp_path / "c.jsonl")
     assert single.workers == 1 and set(once(single.out)) == {"g000", "g001", "g002"}
 
 
