@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -65,25 +64,36 @@ class Located:
 _NOT_FOUND = Located("not_found")
 
 
-def _norm_chars(text: str) -> Iterator[tuple[int, str]]:
-    """``(index in text, normalised char)`` for every character kept for matching."""
-    for i, ch in enumerate(text):
-        if ch.isascii():
-            if ch.isalnum():
-                yield i, ch.lower()
-            elif ch in _KEEP_SYMBOLS:
-                yield i, ch
-            continue
-        for c in unicodedata.normalize("NFKC", ch).casefold():
-            cat = unicodedata.category(c)
-            if cat[0] in "LN" or c in _KEEP_SYMBOLS:
-                yield i, c
+def _norm_char(ch: str) -> str:
+    """What one character becomes for matching: itself lower-cased, its NFKC parts, or ''."""
+    if ch.isascii():
+        if ch.isalnum():
+            return ch.lower()
+        return ch if ch in _KEEP_SYMBOLS else ""
+    return "".join(
+        c
+        for c in unicodedata.normalize("NFKC", ch).casefold()
+        if unicodedata.category(c)[0] in "LN" or c in _KEEP_SYMBOLS
+    )
+
+
+#: :func:`_norm_char` per character seen so far (bounded by the characters in use)
+_NORM_CHAR: dict[str, str] = {}
+
+
+def _normalise(text: str) -> tuple[str, list[int]]:
+    """The normalised text and, per normalised character, its index in ``text``."""
+    table = _NORM_CHAR
+    for ch in set(text).difference(table):
+        table[ch] = _norm_char(ch)
+    parts = [table[ch] for ch in text]
+    return "".join(parts), [i for i, part in enumerate(parts) for _ in part]
 
 
 def normalize_for_match(text: str) -> str:
     """The normalised form used to compare quotes and values with the document."""
     cleaned = clean_text(text, trim_boilerplate=False).text
-    return "".join(c for _, c in _norm_chars(cleaned))
+    return _normalise(cleaned)[0]
 
 
 class GroundIndex:
@@ -91,9 +101,7 @@ class GroundIndex:
 
     def __init__(self, clean: CleanText) -> None:
         self.clean = clean
-        pairs = list(_norm_chars(clean.text))
-        self.norm = "".join(c for _, c in pairs)
-        self.index = [i for i, _ in pairs]
+        self.norm, self.index = _normalise(clean.text)
 
     def _to_source(self, nstart: int, nend: int) -> tuple[int, int]:
         cstart = self.index[nstart]

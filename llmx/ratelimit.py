@@ -90,7 +90,7 @@ def estimate_tokens(text: str, max_output_tokens: int = 0) -> int:
     CJK text is closer to one token per character, so non-ASCII characters count
     one token each. Add the completion budget the request allows.
     """
-    ascii_chars = sum(1 for ch in text if ch < "\x80")
+    ascii_chars = len(text.encode("ascii", "ignore"))
     return (ascii_chars + 3) // 4 + (len(text) - ascii_chars) + max(0, max_output_tokens)
 
 

@@ -57,8 +57,12 @@ async def test_every_mode_round_trips(fake_openai: FakeOpenAI, mode: str) -> Non
     assert '"Ada"' in raw
     assert (usage.prompt_tokens, usage.completion_tokens, usage.requests) == (30, 7, 1)
     body = fake_openai.chat_requests[0].json
+    # the bulky parameters travel as extra_body; the server must see one normal body
+    assert body["model"] == "fake-model"
+    assert body["messages"][-1]["content"].startswith(MESSAGES[-1]["content"])
     if mode == "tools":
         assert body["tools"][0]["function"]["name"] == "Person"
+        assert set(body["tools"][0]["function"]["parameters"]["properties"]) == {"name", "born"}
         assert body["tool_choice"]["function"]["name"] == "Person"
     elif mode == "json_schema":
         assert body["response_format"]["type"] == "json_schema"

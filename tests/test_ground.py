@@ -240,3 +240,10 @@ def test_ground_record_root_and_nested_paths() -> None:
     assert [g.path for g in infos] == ["", "items[0]"]
     assert infos[0].checks == {"title": True}
     assert infos[1].status == "exact" and infos[1].checks == {"name": True}
+
+
+def test_index_maps_every_normalised_char_back_including_expansions() -> None:
+    # ㎡ expands to two characters under NFKC; the comma is dropped
+    index = GroundIndex(clean_text("面积5㎡，A区", trim_boilerplate=False))
+    assert index.norm == "面积5m2a区"
+    assert index.index == [0, 1, 2, 3, 3, 5, 6]
