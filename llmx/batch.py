@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sized
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -243,6 +244,43 @@ class _State:
     busy: set[asyncio.Task[None]] = field(default_factory=set)
 
 
+#: batch runs in progress in this process (see ``_frozen_heap``)
+_frozen_runs = 0
+#: the collector's thresholds before the first of them started
+_saved_thresholds = gc.get_threshold()
+#: allocations between young-generation collections during a run (Python's default: 700)
+_GEN0_THRESHOLD = 10_000
+
+
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Keep the cyclic garbage collector off the objects alive before the run.
+
+    A full (generation 2) collection walks every object in the process: the gazetteer,
+    the OpenCC tables, pydantic's and the SDK's schemas. That is ~140 ms per pass on a
+    2-CPU machine, during which the event loop sends and reads nothing, a few times per
+    thousand documents. What is alive when the run starts lives through it, so
+    ``gc.freeze`` moves it out of the collector's sight until the run ends
+    (``gc.unfreeze``); documents, answers and records made during the run are collected
+    as usual, young ones every 10,000 allocations instead of 700 (fewer, equally short
+    passes). Nested or concurrent runs do this once; the thresholds are restored after.
+    """
+    global _frozen_runs, _saved_thresholds
+    if _frozen_runs == 0:
+        gc.freeze()
+        _saved_thresholds = gc.get_threshold()
+        first, *older = _saved_thresholds
+        gc.set_threshold(max(first, _GEN0_THRESHOLD), *older)
+    _frozen_runs += 1
+    try:
+        yield
+    finally:
+        _frozen_runs -= 1
+        if _frozen_runs == 0:
+            gc.set_threshold(*_saved_thresholds)
+            gc.unfreeze()
+
+
 async def run_batch(
     documents: Iterable[Document],
     process: Process,
@@ -268,6 +306,36 @@ async def run_batch(
     ``writer`` is opened if needed and fsynced at the end, not closed: the
     caller's ``writer.close()`` compacts the output and rebuilds the error report.
     """
+    with _frozen_heap():
+        return await _run_batch(
+            documents,
+            process,
+            writer=writer,
+            concurrency=concurrency,
+            limiter=limiter,
+            skip=skip,
+            progress=progress,
+            cost_estimator=cost_estimator,
+            stop=stop,
+            drain_timeout=drain_timeout,
+            total=total,
+        )
+
+
+async def _run_batch(
+    documents: Iterable[Document],
+    process: Process,
+    *,
+    writer: ResultWriter,
+    concurrency: int,
+    limiter: RateLimiter | None,
+    skip: set[str] | None,
+    progress: ProgressSink | None,
+    cost_estimator: Callable[[Usage], float | None] | None,
+    stop: asyncio.Event | None,
+    drain_timeout: float,
+    total: int | None,
+) -> BatchSummary:
     if concurrency < 1:
         raise ConfigError("concurrency must be at least 1", concurrency=concurrency)
     skip = skip if skip is not None else set()

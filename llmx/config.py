@@ -22,6 +22,7 @@ from typing import Any, Literal, get_args
 from llmx.errors import ConfigError
 
 UngroundedPolicy = Literal["keep", "flag", "drop"]
+HttpClient = Literal["aiohttp", "httpx"]
 
 #: seconds per request to an endpoint when none is configured
 DEFAULT_TIMEOUT_S = 120.0
@@ -82,10 +83,14 @@ class Settings:
     local_model: Path | None = None
     local_ctx: int | None = None
     prices: Path | None = None
+    #: the openai SDK's HTTP transport: aiohttp (less CPU per request) or httpx
+    http_client: HttpClient = "aiohttp"
 
     def __post_init__(self) -> None:
         if self.ungrounded not in get_args(UngroundedPolicy):
             raise ConfigError("ungrounded must be keep, flag or drop", value=str(self.ungrounded))
+        if self.http_client not in get_args(HttpClient):
+            raise ConfigError("http_client must be aiohttp or httpx", value=str(self.http_client))
         for name in ("max_retries", "max_reasks"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0", value=getattr(self, name))

@@ -341,8 +341,21 @@ def _unwrap(exc: BaseException) -> BaseException:
         return cause
     return exc
 
-#: request parameters sent as ``extra_body`` (see :meth:`EndpointClient._send`)
-_BULKY_PARAMS = ("messages", "tools", "tool_choice", "response_format", "functions")
+
+def _http_client(kind: str, *, loopback: bool) -> Any:
+    """The SDK's HTTP client: aiohttp (default) or httpx, with the SDK's own defaults.
+
+    aiohttp is the transport the openai SDK recommends for many concurrent requests: about
+    0.5 ms less CPU per request than httpx. A proxy from the environment must not capture
+    loopback traffic (a local server), so ``trust_env`` is off for loopback endpoints.
+    """
+    factory = openai.DefaultAioHttpClient if kind == "aiohttp" else openai.DefaultAsyncHttpxClient
+    return factory(trust_env=not loopback)
+
+
+#: ``create`` arguments the SDK acts on itself; the rest travel as ``extra_body``
+#: (see :meth:`EndpointClient._send`)
+_SDK_ARGS = frozenset({"model", "stream", "timeout", "extra_headers", "extra_query", "extra_body"})
 
 
 class EndpointClient:
@@ -365,8 +378,7 @@ class EndpointClient:
             api_key=endpoint.api_key or "not-needed",
             max_retries=0,
             timeout=settings.request_timeout,
-            # a proxy from the environment must not capture loopback traffic
-            http_client=openai.DefaultAsyncHttpxClient(trust_env=not _is_loopback(endpoint)),
+            http_client=_http_client(settings.http_client, loopback=_is_loopback(endpoint)),
         )
         mode = _INSTRUCTOR_MODES[endpoint.mode]
         self._client = instructor.AsyncInstructor(
@@ -377,19 +389,18 @@ class EndpointClient:
         )
 
     async def _send(self, **kwargs: Any) -> Any:
-        """POST one chat completion for instructor, its bulky parameters as ``extra_body``.
+        """POST one chat completion for instructor, the request body as ``extra_body``.
 
         ``chat.completions.create`` walks every parameter through the SDK's TypedDict
-        transform, the tool's whole JSON schema included: about 0.8 ms of CPU per call
-        that changes nothing in a chat request. Sent as ``extra_body`` (merged over the
-        body, so the server gets the same JSON) they skip the walk.
+        transform, the tool's whole JSON schema included: about 1 ms of CPU per call
+        that changes nothing in a chat request. Passed as ``extra_body`` (merged over
+        the body, so the server gets the same JSON) they skip the walk; only what the
+        SDK itself acts on (model, stream, timeout, headers, query) goes the usual way.
         """
-        payload = {key: kwargs.pop(key) for key in _BULKY_PARAMS if key in kwargs}
-        if not payload:
-            return await self._openai.chat.completions.create(**kwargs)
-        extra_body = {**payload, **(kwargs.pop("extra_body", None) or {})}
+        body = {key: kwargs.pop(key) for key in list(kwargs) if key not in _SDK_ARGS}
+        body.update(kwargs.pop("extra_body", None) or {})
         return await self._openai.chat.completions.create(
-            messages=[], extra_body=extra_body, **kwargs
+            messages=[], extra_body=body or None, **kwargs
         )
 
     async def aclose(self) -> None:

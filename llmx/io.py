@@ -66,6 +66,7 @@ __all__ = [
     "ResultWriter",
     "compact_output",
     "default_errors_path",
+    "finalize_output",
     "inspect_output",
     "iter_documents",
     "repair_tail",
@@ -596,6 +597,58 @@ def write_error_report(
     return count
 
 
+def finalize_output(
+    out_path: str | os.PathLike[str], errors_path: str | os.PathLike[str] | None = None
+) -> tuple[int, int]:
+    """:func:`compact_output` then :func:`write_error_report`, reading the output once.
+
+    Returns ``(lines removed, failed documents)``. The output is read a second time
+    only when there are lines to remove.
+    """
+    out = Path(out_path)
+    target = Path(errors_path) if errors_path is not None else default_errors_path(out)
+    if not out.exists():
+        return 0, 0
+    repair_tail(out)
+    last: dict[str, int] = {}
+    failed: dict[str, bytes] = {}  # doc_id -> its error entry, in the order of last lines
+    physical = index = 0
+    with open(out, "rb") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            physical += 1
+            obj = _parse_output_line(line)
+            if obj is None:
+                continue
+            doc_id = obj["doc_id"]
+            last[doc_id] = index
+            failed.pop(doc_id, None)
+            if not _is_ok(obj):
+                failed[doc_id] = _dump_line(_error_entry(obj))
+            index += 1
+    removed = physical - len(last)
+    if removed:
+
+        def keep() -> Iterator[bytes]:
+            position = 0
+            with open(out, "rb") as fh:
+                for line in fh:
+                    obj = _parse_output_line(line) if line.strip() else None
+                    if obj is None:
+                        continue
+                    if last.get(obj["doc_id"]) == position:
+                        yield line if line.endswith(b"\n") else line + b"\n"
+                    position += 1
+
+        _atomic_rewrite(out, keep())
+    if failed:
+        _atomic_rewrite(target, iter(failed.values()))
+    else:
+        target.unlink(missing_ok=True)
+    return removed, len(failed)
+
+
 @dataclass
 class FinalizeReport:
     """What :meth:`ResultWriter.close` did."""
@@ -755,9 +808,13 @@ class ResultWriter:
             if fd is not None:
                 os.close(fd)
         self._fd = self._err_fd = None
-        if compact:
+        if compact and rebuild_errors:
+            report.compacted_lines, report.failed_documents = finalize_output(
+                self.path, self.errors_path
+            )
+        elif compact:
             report.compacted_lines = compact_output(self.path)
-        if rebuild_errors:
+        elif rebuild_errors:
             report.failed_documents = write_error_report(self.path, self.errors_path)
-            report.errors_path = self.errors_path if report.failed_documents else None
+        report.errors_path = self.errors_path if report.failed_documents else None
         return report

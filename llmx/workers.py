@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import multiprocessing
 import os
@@ -84,11 +83,10 @@ from llmx.errors import ConfigError, LlmxError
 from llmx.io import (
     FinalizeReport,
     ResultWriter,
-    compact_output,
     default_errors_path,
+    finalize_output,
     iter_documents,
     repair_tail,
-    write_error_report,
 )
 from llmx.pricing import load_prices
 from llmx.prompts import Prompt
@@ -106,7 +104,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: seconds between the parent's looks at its workers' pipes
+#: longest wait between the parent's looks at its workers (it wakes at once on a message
+#: or an exit)
 _POLL = 0.05
 #: seconds between a worker's progress messages
 _PROGRESS_EVERY = 0.2
@@ -280,6 +279,15 @@ class _Link:
             self.closed = True
         return None
 
+    def fileno(self) -> int | None:
+        """The pipe's descriptor while it is open (readable when a message or EOF waits)."""
+        if self.closed:
+            return None
+        try:
+            return self.conn.fileno()
+        except (OSError, ValueError):
+            return None
+
     def close(self) -> None:
         self.closed = True
         with contextlib.suppress(OSError):
@@ -354,7 +362,6 @@ def worker_main(job: WorkerJob, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     os.environ.clear()
     os.environ.update(job.environ)
-    gc.freeze()  # what the forkserver imported is never garbage: keep the GC off it
     link = _Link(conn)
     try:
         asyncio.run(_worker(job, link))
@@ -489,8 +496,11 @@ class _Worker:
 #: (missing ones are skipped)
 _PRELOAD = (
     "llmx.workers",
+    "llmx._warm",
     "llmx.runner",
     "openai.resources",
+    "aiohttp",
+    "openai._vendor.httpx_aiohttp",
     "anyio._backends._asyncio",
     "h11",
     "httpcore",
@@ -638,8 +648,7 @@ async def run_workers(
             w.link.close()
         # every writer is closed: compact once and rebuild the error report
         report = FinalizeReport()
-        report.compacted_lines = compact_output(out)
-        report.failed_documents = write_error_report(out, errors_path)
+        report.compacted_lines, report.failed_documents = finalize_output(out, errors_path)
         report.errors_path = errors_path if report.failed_documents else None
         for w in workers:
             _merge(summary, w.summary if w.summary is not None else w.tally)
@@ -662,6 +671,35 @@ async def run_workers(
     )
 
 
+async def _activity(fds: list[int | None], timeout: float) -> None:
+    """Return once one of ``fds`` is readable (a message, a closed pipe, an exited process
+    sentinel) or after ``timeout`` seconds; without reader support, just wait."""
+    loop = asyncio.get_running_loop()
+    woke = asyncio.Event()
+    added: list[int] = []
+    try:
+        for fd in fds:
+            if fd is None:
+                continue
+            try:
+                loop.add_reader(fd, woke.set)
+            except (NotImplementedError, OSError, ValueError):  # e.g. Windows' proactor
+                continue
+            added.append(fd)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woke.wait(), timeout)
+    finally:
+        for fd in added:
+            loop.remove_reader(fd)
+
+
+def _watched(workers: list[_Worker]) -> list[int | None]:
+    """The descriptors that tell about ``workers``: their pipes and exit sentinels."""
+    return [w.link.fileno() for w in workers] + [
+        w.process.sentinel for w in workers if not w.exited
+    ]
+
+
 async def _start(workers: list[_Worker]) -> None:
     """Wait until every worker is ready; raise the first startup error."""
     sink = NullProgress()
@@ -681,7 +719,7 @@ async def _start(workers: list[_Worker]) -> None:
                     )
         if all(w.info is not None for w in workers):
             return
-        await asyncio.sleep(_POLL)
+        await _activity(_watched(workers), _POLL)
 
 
 async def _supervise(
@@ -704,7 +742,7 @@ async def _supervise(
                     deadline = time.monotonic() + _STOP_GRACE
                 if deadline is not None and time.monotonic() > deadline:
                     return interrupted  # the caller terminates what is left
-                await asyncio.sleep(_POLL)
+                await _activity(_watched(workers), _POLL)
             return interrupted
         except asyncio.CancelledError:  # Ctrl-C: stop the workers, then wait for them
             if interrupted:
@@ -806,7 +844,7 @@ async def _reap(workers: list[_Worker], *, grace: float) -> None:
             deadline = time.monotonic() + _TERM_GRACE
         while any(w.process.is_alive() for w in alive) and time.monotonic() < deadline:
             try:
-                await asyncio.sleep(_POLL)
+                await _activity([w.process.sentinel for w in alive], _POLL)
             except asyncio.CancelledError:
                 deadline = 0.0  # cancelled again: escalate now
     for w in workers:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -530,3 +531,28 @@ def test_ctrl_c_under_asyncio_run_returns_an_interrupted_summary(tmp_path: Path)
     assert word == "interrupted"
     written = ids(out)
     assert len(written) == int(ok) == len(set(written))
+
+
+async def test_heap_frozen_during_a_run_and_collector_restored_after(tmp_path: Path) -> None:
+    before = gc.get_threshold()
+    seen: list[tuple[int, int]] = []
+    garbage: list[weakref.ref[Any]] = []
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    async def process(doc: Document) -> Result[Rec]:
+        seen.append((gc.get_freeze_count(), gc.get_threshold()[0]))
+        cycle = Cycle()  # made during the run: still collectable
+        garbage.append(weakref.ref(cycle))
+        return await echo(doc)
+
+    await asyncio.gather(
+        run_batch(docs(3, "a"), process, writer=ResultWriter(tmp_path / "a.jsonl")),
+        run_batch(docs(3, "b"), process, writer=ResultWriter(tmp_path / "b.jsonl")),
+    )
+    assert len(seen) == 6 and all(frozen > 0 and threshold >= 10_000 for frozen, threshold in seen)
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
+    gc.collect()
+    assert all(ref() is None for ref in garbage)

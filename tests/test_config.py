@@ -86,3 +86,10 @@ def test_timeout_default_depends_on_the_endpoint() -> None:
     assert Settings(timeout=7).request_timeout == 7.0
     with pytest.raises(ConfigError, match="timeout"):
         Settings(timeout=0)
+
+
+def test_http_client_choice() -> None:
+    assert Settings().http_client == "aiohttp"
+    assert resolve_settings(env={"LLMX_HTTP_CLIENT": "httpx"}).http_client == "httpx"
+    with pytest.raises(ConfigError, match="http_client must be aiohttp or httpx"):
+        resolve_settings(env={"LLMX_HTTP_CLIENT": "requests"})

@@ -58,7 +58,7 @@ async def test_every_mode_round_trips(fake_openai: FakeOpenAI, mode: str) -> Non
     assert (usage.prompt_tokens, usage.completion_tokens, usage.requests) == (30, 7, 1)
     body = fake_openai.chat_requests[0].json
     # the bulky parameters travel as extra_body; the server must see one normal body
-    assert body["model"] == "fake-model"
+    assert body["model"] == "fake-model" and body["temperature"] == 0.0
     assert body["messages"][-1]["content"].startswith(MESSAGES[-1]["content"])
     if mode == "tools":
         assert body["tools"][0]["function"]["name"] == "Person"
@@ -230,3 +230,21 @@ async def test_an_answer_cut_off_twice_fails_clearly(fake_openai: FakeOpenAI) ->
     with pytest.raises(ExtractionError, match="cut off at max_tokens"):
         await client.extract(MESSAGES, Person)
     assert fake_openai.calls == 2
+
+
+@pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+async def test_both_http_clients_reach_a_loopback_server_past_an_env_proxy(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, http_client: str
+) -> None:
+    # a proxy from the environment (here a closed port) must not capture loopback traffic
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    fake_openai.queue(
+        error(503, headers={"Retry-After": "0"}),
+        structured({"name": "Ada", "born": 1815}),
+    )
+    client = client_for(fake_openai, http_client=http_client)
+    usage = Usage()
+    record, _ = await client.extract(MESSAGES, Person, usage=usage)
+    await client.aclose()
+    assert record.name == "Ada" and usage.requests == 2

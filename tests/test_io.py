@@ -14,6 +14,7 @@ from llmx.io import (
     ResultWriter,
     compact_output,
     default_errors_path,
+    finalize_output,
     inspect_output,
     iter_documents,
     repair_tail,
@@ -386,3 +387,24 @@ def test_unreadable_file_is_an_error_document(
 
 def test_documents_types() -> None:
     assert Document(doc_id="a", source="s", data="t").error is None
+
+
+def test_finalize_output_matches_compact_then_error_report(tmp_path: Path) -> None:
+    def write_mess(out: Path) -> None:
+        with ResultWriter(out) as writer:
+            for doc_id, good in [("a", False), ("b", True), ("c", False), ("a", True)]:
+                writer.write(ok(doc_id) if good else bad(doc_id))
+            writer.write(bad("b"))  # a later failure is authoritative
+            writer.close(compact=False, rebuild_errors=False)
+        with open(out, "ab") as fh:
+            fh.write(b"not json\n" + b'{"doc_id": "torn", "rec')  # corrupt line, torn tail
+
+    one, two = tmp_path / "one" / "o.jsonl", tmp_path / "two" / "o.jsonl"
+    for out in (one, two):
+        out.parent.mkdir()
+        write_mess(out)
+    assert finalize_output(one) == (compact_output(two), write_error_report(two)) == (3, 2)
+    assert one.read_bytes() == two.read_bytes()
+    assert default_errors_path(one).read_bytes() == default_errors_path(two).read_bytes()
+    assert [e["doc_id"] for e in lines(default_errors_path(one))] == ["c", "b"]
+    assert finalize_output(tmp_path / "missing.jsonl") == (0, 0)

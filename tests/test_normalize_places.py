@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from llmx.normalize.places import (
     Gazetteer,
+    NameScanner,
     Place,
     home_region,
     official_name,
@@ -157,3 +159,21 @@ def test_official_name() -> None:
 
 def test_to_simplified() -> None:
     assert to_simplified("衢州舉行項目簽約") == "衢州举行项目签约"
+
+
+def test_name_scanner_is_leftmost_longest_without_overlaps() -> None:
+    scanner = NameScanner({"南京", "南京市", "京市", "市场", "湖州"})
+    assert list(scanner.finditer("南京市场在湖州南京")) == [(0, "南京市"), (5, "湖州"), (7, "南京")]
+    assert list(scanner.finditer("")) == [] and list(scanner.finditer("南")) == []
+
+
+def test_name_scanner_matches_a_longest_first_regex_on_real_articles() -> None:
+    scanner = Gazetteer.load().scanner
+    names = sorted(scanner.names, key=len, reverse=True)
+    oracle = re.compile("|".join(re.escape(n) for n in names))
+    texts = [to_simplified(p.read_text(encoding="utf-8")) for p in sorted(SEEDS.glob("*.txt"))]
+    texts.append("".join(sorted(names)))  # every name, back to back: overlaps everywhere
+    assert len(texts) > 5
+    for text in texts:
+        expected = [(m.start(), m.group(0)) for m in oracle.finditer(text)]
+        assert list(scanner.finditer(text)) == expected
