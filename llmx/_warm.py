@@ -1,14 +1,24 @@
 """Process-wide caches built at import: imported by the worker processes' forkserver.
 
 :mod:`llmx.workers` starts its worker processes from a forkserver that preloads this
-module, so every worker inherits the gazetteer, its compiled name scanner and the OpenCC
-converters instead of building them while its first documents wait.
+module, so every worker inherits the gazetteer and its name scanner, the OpenCC
+converters and the bundled schemas and prompts (with the per-schema work for
+instructor) instead of building them while its first documents wait.
 """
 
 from __future__ import annotations
 
+from llmx.endpoints import fast_response_model
 from llmx.normalize.places import home_region
+from llmx.prompts import available_prompts, load_prompt
+from llmx.schemas import available_schemas, load_schema
 from llmx.text.clean import clean_text
 
 clean_text("招商引資項目")  # OpenCC's converters
 home_region("浙江省湖州市")  # the gazetteer and its name scanner
+for _name in available_schemas():
+    _schema = load_schema(_name)
+    fast_response_model(_schema)
+    load_prompt(None, _schema)
+for _name in available_prompts():
+    load_prompt(_name)

@@ -382,6 +382,25 @@ def test_server_latency_applies_to_every_reply() -> None:
         assert chat(server.client(timeout=5)).choices[0].message.content == "slow"
 
 
+async def test_server_latency_runs_from_the_request_and_holds_under_a_burst() -> None:
+    # a burst of requests with large bodies: the server parses them one after another,
+    # but each answer still comes `latency` after its request, never earlier
+    latency = 0.3
+    body = {"model": "m", "messages": [{"role": "user", "content": "x" * 200_000}]}
+    with FakeOpenAI(default=text("ok"), latency=latency) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+
+            async def one() -> float:
+                start = asyncio.get_running_loop().time()
+                response = await client.post("/chat/completions", json=body)
+                assert response.status_code == 200
+                return asyncio.get_running_loop().time() - start
+
+            elapsed = await asyncio.gather(*(one() for _ in range(16)))
+    assert min(elapsed) >= latency
+    assert sorted(elapsed)[len(elapsed) // 2] < latency + 0.15
+
+
 def test_reset(fake_openai: FakeOpenAI) -> None:
     fake_openai.queue(text("a"), text("b"))
     chat(fake_openai.client())

@@ -18,7 +18,8 @@ both). Phases, all through the full llmx path (``aextract_batch``, schema
   and in a run against a zero-latency server (CPU bound); the server's CPU is not counted;
 * breakdown: the same pieces timed one at a time in this process (decode+clean, prompt
   and cache key, validation with the normalisers, grounding, cache, output line, the
-  openai SDK call, raw HTTP, the endpoint client = SDK + instructor + retries);
+  openai SDK call as llmx makes it and with the SDK's defaults, raw HTTP, the endpoint
+  client = SDK + instructor + retries);
 * cache: the same corpus again into a new output file, every answer from the cache;
 * memory: peak RSS (``resource.getrusage``) of fresh subprocesses over 5,000 and 50,000
   documents; texts cycle (``--memory-unique`` distinct texts), so most documents after
@@ -349,18 +350,28 @@ def breakdown(url: str, n: int, work: Path) -> dict[str, float]:
                 data = resp.json()
                 json.loads(data["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])
             timings["raw HTTP (httpx + JSON)"] = (time.process_time() - start) / n * 1000
-        sdk = openai.AsyncOpenAI(base_url=url, api_key="bench", max_retries=0)
-        start = time.process_time()
-        for i in range(n):
-            request: dict[str, Any] = {
-                "model": MODEL,
-                "messages": rendered[i],
-                "tools": [tool],
-                "tool_choice": tool_choice,
-            }
-            await sdk.chat.completions.create(**request)
-        timings["openai SDK call"] = (time.process_time() - start) / n * 1000
-        await sdk.close()
+        # the SDK as it comes (httpx, typed parameters), then as llmx calls it: the aiohttp
+        # transport and the request body as extra_body (llmx.endpoints.EndpointClient._send)
+        for label, http_client, typed in (
+            ("openai SDK call, SDK defaults (httpx, typed parameters)", None, True),
+            ("openai SDK call", openai.DefaultAioHttpClient(), False),
+        ):
+            sdk = openai.AsyncOpenAI(
+                base_url=url, api_key="bench", max_retries=0, http_client=http_client
+            )
+            start = time.process_time()
+            for i in range(n):
+                body: dict[str, Any] = {
+                    "messages": rendered[i],
+                    "tools": [tool],
+                    "tool_choice": tool_choice,
+                }
+                if typed:
+                    await sdk.chat.completions.create(model=MODEL, **body)
+                else:
+                    await sdk.chat.completions.create(model=MODEL, messages=[], extra_body=body)
+            timings[label] = (time.process_time() - start) / n * 1000
+            await sdk.close()
         settings = Settings(base_url=url, api_key="bench", model=MODEL, mode="tools")
         client = EndpointClient(Endpoint.from_settings(settings), settings)
         start = time.process_time()

@@ -399,7 +399,9 @@ class FakeOpenAI:
     ) -> None:
         #: answers when the queue is empty (None -> 500 "no scripted reply")
         self.default: Responder | None = default
-        #: seconds added before every chat completion reply
+        #: seconds from a chat completion request's last byte read to its reply: the
+        #: server's own work (parsing, building the reply, queueing behind other
+        #: requests) happens within that time, so a fixed latency stays fixed under load
         self.latency: float = latency
         self.host = host
         self._port = port
@@ -637,6 +639,7 @@ class FakeOpenAI:
             else:
                 length = int(headers.get("content-length", "0") or 0)
                 body = await reader.readexactly(length) if length > 0 else b""
+            received = asyncio.get_running_loop().time()
             connection = headers.get("connection", "").lower()
             keep_alive = (
                 "close" not in connection
@@ -644,7 +647,7 @@ class FakeOpenAI:
                 else "keep-alive" in connection
             )
             keep_alive = await self._dispatch(
-                method.upper(), target, headers, body, reader, writer, keep_alive
+                method.upper(), target, headers, body, reader, writer, keep_alive, received
             )
             if not keep_alive:
                 return
@@ -658,8 +661,12 @@ class FakeOpenAI:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         keep_alive: bool,
+        received: float,
     ) -> bool:
-        """Answer one request; returns whether the connection stays open."""
+        """Answer one request; returns whether the connection stays open.
+
+        ``received``: the event loop's time when the request had been read.
+        """
         path = target.split("?", 1)[0]
         route = path[3:] if path.startswith("/v1/") else path
         payload: Any = None
@@ -679,7 +686,7 @@ class FakeOpenAI:
             if bad_json or not isinstance(payload, dict):
                 resp = _Response.json(400, _error_body(400, "request body is not a JSON object"))
             else:
-                return await self._chat(payload, reader, writer, keep_alive)
+                return await self._chat(payload, reader, writer, keep_alive, received)
         elif method == "GET" and route == "/models":
             model = {"id": DEFAULT_MODEL, "object": "model", "created": 0, "owned_by": "llmx"}
             resp = _Response.json(200, {"object": "list", "data": [model]})
@@ -716,6 +723,7 @@ class FakeOpenAI:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         keep_alive: bool,
+        received: float,
     ) -> bool:
         try:
             reply = self._next_reply(req)
@@ -733,8 +741,12 @@ class FakeOpenAI:
         if isinstance(reply, Hang):
             await _until_eof(reader)
             return False
+        answer: _Response | None = None
+        if isinstance(reply, _MessageReply) and not isinstance(reply, Truncated):
+            answer = self._completion_response(req, reply)  # built within the latency
         if wait > 0:
-            await asyncio.sleep(wait)
+            elapsed = asyncio.get_running_loop().time() - received
+            await asyncio.sleep(max(0.0, wait - elapsed))
 
         if isinstance(reply, Error):
             payload = reply.body if reply.body is not None else _error_body(reply.status)
@@ -757,8 +769,8 @@ class FakeOpenAI:
             resp.body = resp.body[: len(resp.body) // 2]
             await _send(writer, resp, keep_alive)
             return keep_alive
-        if isinstance(reply, _MessageReply):
-            await _send(writer, self._completion_response(req, reply), keep_alive)
+        if answer is not None:
+            await _send(writer, answer, keep_alive)
             return keep_alive
         resp = _Response.json(500, _error_body(500, f"FakeOpenAI: unsupported reply {reply!r}"))
         await _send(writer, resp, keep_alive)
