@@ -193,6 +193,7 @@ class Extractor(Generic[M]):
         except LlmxError as exc:
             result.error = exc
             result.record = None
+        result.attempts = result.usage.requests  # failed documents' requests count too
         result.seconds = time.perf_counter() - started
         return result
 
@@ -228,7 +229,6 @@ class Extractor(Generic[M]):
         result.grounding = ground_record(record, clean)
         result.record = self._apply_grounding_policy(record, result.grounding, notes)
         result.cached = cached_all
-        result.attempts = result.usage.requests
         result.notes = notes
 
     def messages_for(

@@ -302,6 +302,8 @@ async def test_a_fault_that_never_clears_fails_with_a_clear_reason(
         assert entry["error"]["kind"] == kind
         assert reason in entry["error"]["message"], entry["error"]["message"]
         assert entry["error"]["endpoint"].startswith("http://127.0.0.1")
+    # the report shows every request a failed document cost
+    assert sum(entry["attempts"] for entry in errors.values()) == fake_openai.calls
     if kind == "endpoint_client":
         assert fake_openai.calls == 3  # never retried
     saved = json.loads(outcome.summary_path.read_text(encoding="utf-8"))
