@@ -28,6 +28,7 @@ import random
 import re
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
@@ -353,6 +354,10 @@ def _http_client(kind: str, *, loopback: bool) -> Any:
     return factory(trust_env=not loopback)
 
 
+#: the :class:`Usage` of the :meth:`EndpointClient.extract` call in progress in this task:
+#: :meth:`EndpointClient._send` adds every request and its tokens to it
+_CALL_USAGE: ContextVar[Usage | None] = ContextVar("llmx_call_usage", default=None)
+
 #: ``create`` arguments the SDK acts on itself; the rest travel as ``extra_body``
 #: (see :meth:`EndpointClient._send`)
 _SDK_ARGS = frozenset({"model", "stream", "timeout", "extra_headers", "extra_query", "extra_body"})
@@ -396,12 +401,20 @@ class EndpointClient:
         that changes nothing in a chat request. Passed as ``extra_body`` (merged over
         the body, so the server gets the same JSON) they skip the walk; only what the
         SDK itself acts on (model, stream, timeout, headers, query) goes the usual way.
+        Every request and its tokens are added to the calling :meth:`extract`'s usage.
         """
         body = {key: kwargs.pop(key) for key in list(kwargs) if key not in _SDK_ARGS}
         body.update(kwargs.pop("extra_body", None) or {})
-        return await self._openai.chat.completions.create(
+        usage = _CALL_USAGE.get()
+        if usage is not None:
+            usage.requests += 1  # counted before sending: failed requests count too
+        completion = await self._openai.chat.completions.create(
             messages=[], extra_body=body or None, **kwargs
         )
+        if usage is not None and completion.usage is not None:
+            usage.prompt_tokens += completion.usage.prompt_tokens or 0
+            usage.completion_tokens += completion.usage.completion_tokens or 0
+        return completion
 
     async def aclose(self) -> None:
         await self._openai.close()
@@ -452,21 +465,10 @@ class EndpointClient:
         response_model = fast_response_model(schema)
         hooks = instructor.hooks.Hooks()
 
-        def on_kwargs(*_: Any, **__: Any) -> None:
-            usage.requests += 1
-
-        def on_response(response: Any) -> None:
-            u = getattr(response, "usage", None)
-            if u is not None:
-                usage.prompt_tokens += int(getattr(u, "prompt_tokens", 0) or 0)
-                usage.completion_tokens += int(getattr(u, "completion_tokens", 0) or 0)
-
         def on_parse_error(error: Exception, **_: Any) -> None:
             if notes is not None:
                 notes.append(f"re-asked after an invalid answer: {_describe(error)}")
 
-        hooks.on("completion:kwargs", on_kwargs)
-        hooks.on("completion:response", on_response)
         hooks.on("parse:error", on_parse_error)
         body: dict[str, Any] = dict(self.endpoint.profile.extra_body)
         if self.endpoint.mode is OutputMode.JSON_OBJECT_SCHEMA:
@@ -495,6 +497,7 @@ class EndpointClient:
         if self.limiter is not None:
             text = "".join(m["content"] for m in messages)
             estimate = estimate_tokens(text, self.settings.max_tokens or 0)
+        accounting = _CALL_USAGE.set(usage)  # _send counts each request into it
         try:
             async for attempt in retrying:
                 with attempt:
@@ -541,6 +544,8 @@ class EndpointClient:
                         self.limiter.record(usage.total_tokens - before, reserved)
         except Exception as exc:
             raise self._map_error(_unwrap(exc), usage) from exc
+        finally:
+            _CALL_USAGE.reset(accounting)
         return record, _raw_content(completion, self.endpoint.mode)
 
     def _map_error(self, exc: BaseException, usage: Usage) -> Exception:
