@@ -30,6 +30,7 @@ from llmx.errors import (
     PromptError,
     SchemaError,
     TransientEndpointError,
+    TruncatedAnswerError,
 )
 from llmx.fields import Compare, Evidence, MatchKey
 from llmx.types import Document, GroundingInfo, Result, Usage
@@ -90,6 +91,7 @@ __all__ = [
     "SchemaError",
     "Settings",
     "TransientEndpointError",
+    "TruncatedAnswerError",
     "Usage",
     "__version__",
     "aextract",

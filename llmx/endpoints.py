@@ -45,7 +45,13 @@ from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from llmx.config import Settings
-from llmx.errors import ClientEndpointError, ConfigError, ExtractionError, TransientEndpointError
+from llmx.errors import (
+    ClientEndpointError,
+    ConfigError,
+    ExtractionError,
+    TransientEndpointError,
+    TruncatedAnswerError,
+)
 from llmx.ratelimit import RateLimiter, estimate_tokens
 from llmx.types import Usage
 
@@ -453,13 +459,17 @@ class EndpointClient:
         context: dict[str, Any] | None = None,
         usage: Usage | None = None,
         notes: list[str] | None = None,
+        retry_cut_off: bool = True,
     ) -> tuple[M, str]:
         """Ask for one record of ``schema``; returns it and the raw JSON it came from.
 
         Every request's tokens are added to ``usage`` as they happen, so a caller
         sees what failed attempts cost too; why an answer was re-asked goes to
-        ``notes``. Raises :class:`TransientEndpointError`, :class:`ClientEndpointError`
-        or :class:`ExtractionError`.
+        ``notes``. An answer cut off at ``max_tokens`` is asked once more, warmer,
+        unless ``retry_cut_off`` is false (the caller has a better plan, such as asking
+        for a shorter text). Raises :class:`TransientEndpointError`,
+        :class:`ClientEndpointError` or :class:`ExtractionError`
+        (:class:`TruncatedAnswerError` for a cut-off answer).
         """
         usage = usage if usage is not None else Usage()
         response_model = fast_response_model(schema)
@@ -484,7 +494,7 @@ class EndpointClient:
             # a cut-off answer is usually a repetition loop: ask once more, warmer
             cause = _unwrap(exc)
             return is_transient(cause) or (
-                isinstance(cause, IncompleteOutputException) and truncated == 1
+                retry_cut_off and isinstance(cause, IncompleteOutputException) and truncated == 1
             )
 
         retrying = AsyncRetrying(
@@ -525,7 +535,7 @@ class EndpointClient:
                                 "answer cut off at max_tokens (a repetition loop?)"
                                 + (
                                     "; asked again at a higher temperature"
-                                    if truncated == 1
+                                    if truncated == 1 and retry_cut_off
                                     else ""
                                 )
                             )
@@ -577,7 +587,7 @@ class EndpointClient:
                 f"connection to the endpoint failed: {exc}", requests=usage.requests, **where
             )
         elif isinstance(exc, IncompleteOutputException):
-            error = ExtractionError(
+            error = TruncatedAnswerError(
                 "the model's answer was cut off at max_tokens; raise --max-tokens",
                 max_tokens=self.settings.max_tokens,
                 **where,

@@ -84,6 +84,10 @@ class ExtractionError(LlmxError):
     kind = "validation"
 
 
+class TruncatedAnswerError(ExtractionError):
+    """The model's answer was cut off at ``max_tokens`` (usually a repetition loop)."""
+
+
 class CacheError(LlmxError):
     """The response cache cannot be opened or written."""
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from llmx.cache import CachedAnswer, ResponseCache, cache_key
 from llmx.config import Settings, resolve_settings
 from llmx.endpoints import Endpoint, EndpointClient, fast_response_model
-from llmx.errors import ConfigError, LlmxError
+from llmx.errors import ConfigError, LlmxError, TruncatedAnswerError
 from llmx.ground import ground_record
 from llmx.merge import merge_records
 from llmx.normalize.context import DocumentContext
@@ -40,6 +40,9 @@ M = TypeVar("M", bound=BaseModel)
 #: characters per chunk when neither the settings nor the endpoint say otherwise
 DEFAULT_CHUNK_CHARS = 6000
 _CACHE_FORMAT = 1
+#: a text at least this long whose answer was cut off at max_tokens is asked for again in
+#: halves; a shorter one gets one more try at a higher temperature instead
+MIN_SPLIT_CHARS = 200
 
 
 class Extractor(Generic[M]):
@@ -218,10 +221,25 @@ class Extractor(Generic[M]):
                 chunk_index=chunk.index,
                 chunk_count=len(chunks),
             )
-            record, cached = await self._ask(messages, context, result.usage)
-            cached_all = cached_all and cached
-            records.append(record)
-            notes.extend(context.notes)
+            splittable = len(chunk.text) >= MIN_SPLIT_CHARS
+            try:
+                asked = [
+                    await self._ask(messages, context, result.usage, retry_cut_off=not splittable)
+                ]
+            except TruncatedAnswerError:
+                if not splittable:
+                    raise
+                # usually a repetition loop over a long list: ask for each half instead
+                notes.extend(context.notes)
+                notes.append("answer cut off at max_tokens: asked again for each half of the text")
+                asked = await self._ask_halves(
+                    chunk.text, document.doc_id, clean.text, published, result.usage, notes
+                )
+            else:
+                notes.extend(context.notes)
+            for record, cached in asked:
+                cached_all = cached_all and cached
+                records.append(record)
         # also joins one project named several ways; the record becomes an instance
         # of the caller's own class again (validation used a faster subclass)
         merged = merge_records(records)
@@ -230,6 +248,34 @@ class Extractor(Generic[M]):
         result.record = self._apply_grounding_policy(record, result.grounding, notes)
         result.cached = cached_all
         result.notes = notes
+
+    async def _ask_halves(
+        self,
+        text: str,
+        doc_id: str,
+        full_text: str,
+        published: date | None,
+        usage: Usage,
+        notes: list[str],
+    ) -> list[tuple[M, bool]]:
+        """Ask for ``text`` in two (or, at sentence boundaries, three) overlapping parts."""
+        overlap = min(self.settings.chunk_overlap, len(text) // 4)
+        halves = chunk_text(text, max_chars=len(text) // 2 + overlap, overlap_chars=overlap)
+        asked: list[tuple[M, bool]] = []
+        for half in halves:
+            context = DocumentContext(text=full_text, published=published)
+            messages = self.messages_for(
+                half.text,
+                published=published,
+                doc_id=doc_id,
+                chunk_index=half.index,
+                chunk_count=len(halves),
+            )
+            try:
+                asked.append(await self._ask(messages, context, usage))
+            finally:
+                notes.extend(context.notes)
+        return asked
 
     def messages_for(
         self,
@@ -253,7 +299,12 @@ class Extractor(Generic[M]):
         )
 
     async def _ask(
-        self, messages: list[dict[str, str]], context: DocumentContext, usage: Usage
+        self,
+        messages: list[dict[str, str]],
+        context: DocumentContext,
+        usage: Usage,
+        *,
+        retry_cut_off: bool = True,
     ) -> tuple[M, bool]:
         client = await self._ensure_client()
         endpoint = client.endpoint
@@ -287,6 +338,7 @@ class Extractor(Generic[M]):
                 context=validation_context,
                 usage=spent,
                 notes=context.notes,
+                retry_cut_off=retry_cut_off,
             )
         finally:
             usage.add(spent)

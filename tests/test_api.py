@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 import llmx
-from llmx.testing import FakeOpenAI, error, structured
+from llmx.testing import FakeOpenAI, error, structured, text
 
 ARTICLE = "发布时间：2023-02-08\n近日，总投资139亿元的卫蓝新能源固态电池项目落户湖州南太湖新区。"
 ANSWER = {
@@ -97,3 +97,57 @@ def test_extract_batch(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     assert outcome.errors is not None and "empty" in outcome.errors.read_text(encoding="utf-8")
     summary = json.loads(outcome.summary_path.read_text(encoding="utf-8"))
     assert summary["ok"] == 3 and summary["usage"]["requests"] == 3
+
+
+class Company(BaseModel):
+    name: str
+
+
+class Names(BaseModel):
+    companies: list[Company]
+
+
+LONG_TEXT = "。".join(f"第{i}家企业名为企业{i}号，主营新材料" for i in range(30)) + "。"
+
+
+def test_a_cut_off_answer_on_a_long_text_is_asked_again_in_halves(fake_openai: FakeOpenAI) -> None:
+    looping = '{"companies": [{"name": "企业0号"}, {"name": "企业0号"}, {"name": "企业0'
+
+    def names(*found: str) -> dict[str, list[dict[str, str]]]:
+        return {"companies": [{"name": n} for n in found]}
+
+    fake_openai.queue(
+        text(looping, finish_reason="length"),
+        structured(names("华东新材料", "星海电子")),
+        structured(names("星海电子", "远山能源")),
+    )
+    with llmx.Extractor(Names, base_url=fake_openai.base_url, model="m", mode="md_json") as ex:
+        result = ex.extract(LONG_TEXT)
+    assert result.ok, result.error
+    requests = fake_openai.chat_requests
+    assert len(requests) == 3 and result.attempts == 3 and fake_openai.pending == 0
+    # no warmer retry of the whole text: its halves instead, each shorter, all of it covered
+    assert all(r.json["temperature"] == 0.0 for r in requests)
+    parts = [r.messages[-1]["content"] for r in requests[1:]]
+    assert all(len(p) < len(requests[0].messages[-1]["content"]) for p in parts)
+    assert "企业0号" in parts[0] and "企业29号" in parts[1]
+    found = [c.name for c in result.record.companies]  # type: ignore[union-attr]
+    assert sorted(found) == sorted(["华东新材料", "星海电子", "远山能源"])
+    assert any("asked again for each half" in n for n in result.notes)
+    # the parts' answers are cached; the cut-off one is not
+    fake_openai.queue(text(looping, finish_reason="length"))
+    with llmx.Extractor(Names, base_url=fake_openai.base_url, model="m", mode="md_json") as ex:
+        again = ex.extract(LONG_TEXT)
+    assert again.ok and again.record == result.record and again.usage.requests == 1
+
+
+def test_a_cut_off_answer_on_a_short_text_is_retried_warmer_then_fails(
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.queue(*[text('{"companies": [{"name": "A"}, {"na', finish_reason="length")] * 2)
+    with llmx.Extractor(Names, base_url=fake_openai.base_url, model="m", mode="md_json") as ex:
+        result = ex.extract("企业A号。")
+    assert isinstance(result.error, llmx.TruncatedAnswerError)
+    assert "cut off at max_tokens" in str(result.error) and result.error.kind == "validation"
+    assert [r.json["temperature"] for r in fake_openai.chat_requests] == [0.0, 0.7]
+    assert result.attempts == 2
