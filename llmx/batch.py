@@ -306,36 +306,6 @@ async def run_batch(
     ``writer`` is opened if needed and fsynced at the end, not closed: the
     caller's ``writer.close()`` compacts the output and rebuilds the error report.
     """
-    with _frozen_heap():
-        return await _run_batch(
-            documents,
-            process,
-            writer=writer,
-            concurrency=concurrency,
-            limiter=limiter,
-            skip=skip,
-            progress=progress,
-            cost_estimator=cost_estimator,
-            stop=stop,
-            drain_timeout=drain_timeout,
-            total=total,
-        )
-
-
-async def _run_batch(
-    documents: Iterable[Document],
-    process: Process,
-    *,
-    writer: ResultWriter,
-    concurrency: int,
-    limiter: RateLimiter | None,
-    skip: set[str] | None,
-    progress: ProgressSink | None,
-    cost_estimator: Callable[[Usage], float | None] | None,
-    stop: asyncio.Event | None,
-    drain_timeout: float,
-    total: int | None,
-) -> BatchSummary:
     if concurrency < 1:
         raise ConfigError("concurrency must be at least 1", concurrency=concurrency)
     skip = skip if skip is not None else set()
@@ -420,39 +390,40 @@ async def _run_batch(
     workers = [asyncio.create_task(work(), name=f"llmx-worker-{i}") for i in range(concurrency)]
     stop_task = asyncio.create_task(stop.wait(), name="llmx-stop") if stop is not None else None
     fatal: BaseException | None = None
-    try:
-        while not all(w.done() for w in workers):
-            watched: set[asyncio.Task[Any]] = {w for w in workers if not w.done()}
-            if not producer.done():
-                watched.add(producer)
+    with _frozen_heap():  # documents are processed only inside this block
+        try:
+            while not all(w.done() for w in workers):
+                watched: set[asyncio.Task[Any]] = {w for w in workers if not w.done()}
+                if not producer.done():
+                    watched.add(producer)
+                if stop_task is not None:
+                    watched.add(stop_task)
+                done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task is not stop_task and not task.cancelled() and task.exception():
+                        fatal = task.exception()
+                if fatal is not None:
+                    break
+                if stop_task is not None and stop_task in done:
+                    summary.interrupted = True
+                    break
+        except asyncio.CancelledError:
+            summary.interrupted = True
+        finally:
+            if summary.interrupted or fatal is not None or not all(w.done() for w in workers):
+                await _shutdown(state, producer, workers, drain_timeout)
+            elif not producer.done():
+                await producer  # it has put its last sentinel; let it return
             if stop_task is not None:
-                watched.add(stop_task)
-            done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if task is not stop_task and not task.cancelled() and task.exception():
-                    fatal = task.exception()
-            if fatal is not None:
-                break
-            if stop_task is not None and stop_task in done:
-                summary.interrupted = True
-                break
-    except asyncio.CancelledError:
-        summary.interrupted = True
-    finally:
-        if summary.interrupted or fatal is not None or not all(w.done() for w in workers):
-            await _shutdown(state, producer, workers, drain_timeout)
-        elif not producer.done():
-            await producer  # it has put its last sentinel; let it return
-        if stop_task is not None:
-            stop_task.cancel()
-        writer.flush()
-        summary.elapsed = time.monotonic() - started
-        if limiter is not None:
-            summary.rate_limited = limiter.rate_limited
-        if cost_estimator is not None:
-            summary.cost = cost_estimator(summary.usage)
-        with contextlib.suppress(Exception):
-            sink.finish(summary)
+                stop_task.cancel()
+            writer.flush()
+            summary.elapsed = time.monotonic() - started
+            if limiter is not None:
+                summary.rate_limited = limiter.rate_limited
+            if cost_estimator is not None:
+                summary.cost = cost_estimator(summary.usage)
+            with contextlib.suppress(Exception):
+                sink.finish(summary)
     if fatal is not None:
         raise fatal
     return summary
