@@ -488,20 +488,6 @@ def scan_output(
     return inspect_output(path, repair=repair).done_ids(retry_failed=retry_failed)
 
 
-def _last_indices(path: Path) -> tuple[dict[str, int], int]:
-    """doc_id -> index of its last valid line, and the number of valid lines."""
-    last: dict[str, int] = {}
-    index = 0
-    with open(path, "rb") as fh:
-        for line in fh:
-            obj = _parse_output_line(line) if line.strip() else None
-            if obj is None:
-                continue
-            last[obj["doc_id"]] = index
-            index += 1
-    return last, index
-
-
 def _atomic_rewrite(target: Path, lines: Iterator[bytes]) -> None:
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
@@ -514,38 +500,6 @@ def _atomic_rewrite(target: Path, lines: Iterator[bytes]) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-def compact_output(path: str | os.PathLike[str]) -> int:
-    """Rewrite the output keeping only the last line per doc_id (atomically).
-
-    Corrupt lines are dropped too. Returns the number of lines removed; the file
-    is left untouched when there is nothing to remove.
-    """
-    target = Path(path)
-    if not target.exists():
-        return 0
-    repair_tail(target)
-    last, _ = _last_indices(target)
-    with open(target, "rb") as fh:
-        physical = sum(1 for line in fh if line.strip())
-    removed = physical - len(last)
-    if removed == 0:
-        return 0
-
-    def keep() -> Iterator[bytes]:
-        index = 0
-        with open(target, "rb") as fh:
-            for line in fh:
-                obj = _parse_output_line(line) if line.strip() else None
-                if obj is None:
-                    continue
-                if last.get(obj["doc_id"]) == index:
-                    yield line if line.endswith(b"\n") else line + b"\n"
-                index += 1
-
-    _atomic_rewrite(target, keep())
-    return removed
 
 
 def _error_entry(obj: dict[str, Any]) -> dict[str, Any]:
@@ -564,6 +518,83 @@ def _dump_line(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+@dataclass
+class _Latest:
+    """One read of an output file: which line of each doc_id is its current one."""
+
+    #: doc_id -> index, among the valid lines, of its last line
+    last: dict[str, int] = field(default_factory=dict)
+    #: non-blank lines, corrupt ones included
+    physical: int = 0
+    #: error-report lines of the doc_ids whose last line failed, in the order of those lines
+    failed: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def removable(self) -> int:
+        """Lines that compaction drops: superseded and corrupt ones."""
+        return self.physical - len(self.last)
+
+
+def _read_latest(path: Path) -> _Latest:
+    latest = _Latest()
+    index = 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            latest.physical += 1
+            obj = _parse_output_line(line)
+            if obj is None:
+                continue
+            doc_id = obj["doc_id"]
+            latest.last[doc_id] = index
+            latest.failed.pop(doc_id, None)
+            if not _is_ok(obj):
+                latest.failed[doc_id] = _dump_line(_error_entry(obj))
+            index += 1
+    return latest
+
+
+def _keep_latest(path: Path, last: dict[str, int]) -> None:
+    """Rewrite ``path`` (atomically) with only each doc_id's last valid line."""
+
+    def keep() -> Iterator[bytes]:
+        index = 0
+        with open(path, "rb") as fh:
+            for line in fh:
+                obj = _parse_output_line(line) if line.strip() else None
+                if obj is None:
+                    continue
+                if last.get(obj["doc_id"]) == index:
+                    yield line if line.endswith(b"\n") else line + b"\n"
+                index += 1
+
+    _atomic_rewrite(path, keep())
+
+
+def _write_report(target: Path, failed: dict[str, bytes]) -> None:
+    if failed:
+        _atomic_rewrite(target, iter(failed.values()))
+    else:
+        target.unlink(missing_ok=True)
+
+
+def compact_output(path: str | os.PathLike[str]) -> int:
+    """Rewrite the output keeping only the last line per doc_id (atomically).
+
+    Corrupt lines are dropped too. Returns the number of lines removed; the file
+    is left untouched when there is nothing to remove.
+    """
+    target = Path(path)
+    if not target.exists():
+        return 0
+    repair_tail(target)
+    latest = _read_latest(target)
+    if latest.removable:
+        _keep_latest(target, latest.last)
+    return latest.removable
+
+
 def write_error_report(
     out_path: str | os.PathLike[str], errors_path: str | os.PathLike[str] | None = None
 ) -> int:
@@ -572,29 +603,13 @@ def write_error_report(
     Returns the number of failed documents; the report is removed when it is 0.
     """
     out = Path(out_path)
-    target = Path(errors_path) if errors_path is not None else default_errors_path(out)
     if not out.exists():
         return 0
-    last, _ = _last_indices(out)
-    count = 0
-
-    def entries() -> Iterator[bytes]:
-        nonlocal count
-        index = 0
-        with open(out, "rb") as fh:
-            for line in fh:
-                obj = _parse_output_line(line) if line.strip() else None
-                if obj is None:
-                    continue
-                if last.get(obj["doc_id"]) == index and not _is_ok(obj):
-                    count += 1
-                    yield _dump_line(_error_entry(obj))
-                index += 1
-
-    _atomic_rewrite(target, entries())
-    if count == 0:
-        target.unlink(missing_ok=True)
-    return count
+    latest = _read_latest(out)
+    _write_report(
+        Path(errors_path) if errors_path is not None else default_errors_path(out), latest.failed
+    )
+    return len(latest.failed)
 
 
 def finalize_output(
@@ -606,47 +621,16 @@ def finalize_output(
     only when there are lines to remove.
     """
     out = Path(out_path)
-    target = Path(errors_path) if errors_path is not None else default_errors_path(out)
     if not out.exists():
         return 0, 0
     repair_tail(out)
-    last: dict[str, int] = {}
-    failed: dict[str, bytes] = {}  # doc_id -> its error entry, in the order of last lines
-    physical = index = 0
-    with open(out, "rb") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            physical += 1
-            obj = _parse_output_line(line)
-            if obj is None:
-                continue
-            doc_id = obj["doc_id"]
-            last[doc_id] = index
-            failed.pop(doc_id, None)
-            if not _is_ok(obj):
-                failed[doc_id] = _dump_line(_error_entry(obj))
-            index += 1
-    removed = physical - len(last)
-    if removed:
-
-        def keep() -> Iterator[bytes]:
-            position = 0
-            with open(out, "rb") as fh:
-                for line in fh:
-                    obj = _parse_output_line(line) if line.strip() else None
-                    if obj is None:
-                        continue
-                    if last.get(obj["doc_id"]) == position:
-                        yield line if line.endswith(b"\n") else line + b"\n"
-                    position += 1
-
-        _atomic_rewrite(out, keep())
-    if failed:
-        _atomic_rewrite(target, iter(failed.values()))
-    else:
-        target.unlink(missing_ok=True)
-    return removed, len(failed)
+    latest = _read_latest(out)
+    if latest.removable:
+        _keep_latest(out, latest.last)
+    _write_report(
+        Path(errors_path) if errors_path is not None else default_errors_path(out), latest.failed
+    )
+    return latest.removable, len(latest.failed)
 
 
 @dataclass
