@@ -23,6 +23,7 @@ from llmx.io import ResultWriter, default_errors_path, iter_documents, scan_outp
 from llmx.pricing import estimate_cost
 from llmx.ratelimit import RateLimiter
 from llmx.types import Document, Result, Usage
+from tests.support import default_sigint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -443,17 +444,6 @@ def run_driver(out: Path, n: int, delay: float) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def default_sigint() -> None:
-    """Let Ctrl-C reach the child even when this run inherited SIGINT ignored.
-
-    A shell starts background jobs (and so, in some CI setups, the whole test run)
-    with SIGINT ignored, and children inherit that: Python then never raises
-    KeyboardInterrupt. The test is about what llmx does on Ctrl-C, so give the child
-    the terminal's default.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_kill_9_then_resume_yields_each_document_exactly_once(tmp_path: Path) -> None:

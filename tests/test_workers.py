@@ -30,6 +30,7 @@ from llmx.testing import FakeOpenAI, Reply, error, structured
 from llmx.types import Document
 from llmx.workers import _jobs, plan_workers, shard_of, worker_slots
 from tests.corpus import RECORD, docs, news
+from tests.support import default_sigint, endpoint_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 FAIL = "【请求失败】"
@@ -55,19 +56,7 @@ def fail_marked(req: dict[str, Any]) -> Reply:
 
 
 def overrides(server: FakeOpenAI, **changes: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "base_url": server.base_url,
-        "api_key": "test",
-        "model": "fake-model",
-        "mode": "tools",
-        "backoff_initial": 0.01,
-        "backoff_max": 0.05,
-        "timeout": 10.0,
-        "concurrency": 6,
-        "workers": 2,
-    }
-    values.update(changes)
-    return values
+    return endpoint_settings(server, **{"timeout": 10.0, "concurrency": 6, "workers": 2, **changes})
 
 
 async def run(server: FakeOpenAI, inputs: Any, out: Path, **changes: Any) -> RunOutcome:
@@ -89,17 +78,6 @@ def once(path: Path) -> dict[str, dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- units
-
-
-def default_sigint() -> None:
-    """Let Ctrl-C reach the child even when this run inherited SIGINT ignored.
-
-    A shell starts background jobs (and so, in some CI setups, the whole test run)
-    with SIGINT ignored, and children inherit that: Python then never raises
-    KeyboardInterrupt. The test is about what llmx does on Ctrl-C, so give the child
-    the terminal's default.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_slots_split_concurrency_exactly() -> None:
