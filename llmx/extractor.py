@@ -213,30 +213,16 @@ class Extractor(Generic[M]):
         notes: list[str] = []
         cached_all = True
         for chunk in chunks:
-            context = DocumentContext(text=clean.text, published=published)
-            messages = self.messages_for(
+            asked = await self._ask_text(
                 chunk.text,
-                published=published,
+                chunk.index,
+                len(chunks),
                 doc_id=document.doc_id,
-                chunk_index=chunk.index,
-                chunk_count=len(chunks),
+                full_text=clean.text,
+                published=published,
+                usage=result.usage,
+                notes=notes,
             )
-            splittable = len(chunk.text) >= MIN_SPLIT_CHARS
-            try:
-                asked = [
-                    await self._ask(messages, context, result.usage, retry_cut_off=not splittable)
-                ]
-            except TruncatedAnswerError:
-                if not splittable:
-                    raise
-                # usually a repetition loop over a long list: ask for each half instead
-                notes.extend(context.notes)
-                notes.append("answer cut off at max_tokens: asked again for each half of the text")
-                asked = await self._ask_halves(
-                    chunk.text, document.doc_id, clean.text, published, result.usage, notes
-                )
-            else:
-                notes.extend(context.notes)
             for record, cached in asked:
                 cached_all = cached_all and cached
                 records.append(record)
@@ -249,32 +235,56 @@ class Extractor(Generic[M]):
         result.cached = cached_all
         result.notes = notes
 
-    async def _ask_halves(
+    async def _ask_text(
         self,
         text: str,
+        index: int,
+        count: int,
+        *,
         doc_id: str,
         full_text: str,
         published: date | None,
         usage: Usage,
         notes: list[str],
+        may_split: bool = True,
     ) -> list[tuple[M, bool]]:
-        """Ask for ``text`` in two (or, at sentence boundaries, three) overlapping parts."""
-        overlap = min(self.settings.chunk_overlap, len(text) // 4)
-        halves = chunk_text(text, max_chars=len(text) // 2 + overlap, overlap_chars=overlap)
-        asked: list[tuple[M, bool]] = []
-        for half in halves:
-            context = DocumentContext(text=full_text, published=published)
-            messages = self.messages_for(
-                half.text,
-                published=published,
-                doc_id=doc_id,
-                chunk_index=half.index,
-                chunk_count=len(halves),
-            )
-            try:
-                asked.append(await self._ask(messages, context, usage))
-            finally:
-                notes.extend(context.notes)
+        """Ask for part ``index`` of ``count`` of a document: its records, each with
+        whether it came from the cache.
+
+        An answer cut off at max_tokens is usually a repetition loop over a long list:
+        a text of :data:`MIN_SPLIT_CHARS` or more is then asked for again in two (at
+        sentence boundaries, sometimes three) overlapping parts, each of which may
+        still get one warmer retry; a shorter one gets that retry itself.
+        """
+        context = DocumentContext(text=full_text, published=published)
+        messages = self.messages_for(
+            text, published=published, doc_id=doc_id, chunk_index=index, chunk_count=count
+        )
+        splittable = may_split and len(text) >= MIN_SPLIT_CHARS
+        try:
+            asked = [await self._ask(messages, context, usage, retry_cut_off=not splittable)]
+        except TruncatedAnswerError:
+            notes.extend(context.notes)
+            if not splittable:
+                raise
+            notes.append("answer cut off at max_tokens: asked again for each half of the text")
+            overlap = min(self.settings.chunk_overlap, len(text) // 4)
+            halves = chunk_text(text, max_chars=len(text) // 2 + overlap, overlap_chars=overlap)
+            parts: list[tuple[M, bool]] = []
+            for half in halves:
+                parts += await self._ask_text(
+                    half.text,
+                    half.index,
+                    len(halves),
+                    doc_id=doc_id,
+                    full_text=full_text,
+                    published=published,
+                    usage=usage,
+                    notes=notes,
+                    may_split=False,
+                )
+            return parts
+        notes.extend(context.notes)
         return asked
 
     def messages_for(
