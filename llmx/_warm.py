@@ -17,8 +17,6 @@ from llmx.text.clean import clean_text
 clean_text("招商引資項目")  # OpenCC's converters
 home_region("浙江省湖州市")  # the gazetteer and its name scanner
 for _name in available_schemas():
-    _schema = load_schema(_name)
-    fast_response_model(_schema)
-    load_prompt(None, _schema)
-for _name in available_prompts():
+    fast_response_model(load_schema(_name))
+for _name in available_prompts():  # a schema's own prompt is one of these
     load_prompt(_name)
