@@ -231,37 +231,42 @@ def ground_record(
     for each match-key field and each nested Money-like ``text``, whether the value
     appears in the document.
     """
-    index = GroundIndex(clean)
     out: list[GroundingInfo] = []
-
-    def visit(model: BaseModel, path: str) -> None:
-        ev_name = evidence_field(type(model))
-        if ev_name is not None:
-            evidence = getattr(model, ev_name, None)
-            found = (
-                index.locate(evidence, threshold=threshold)
-                if isinstance(evidence, str)
-                else _NOT_FOUND
-            )
-            out.append(
-                GroundingInfo(
-                    path=path,
-                    status=found.status,
-                    start=found.start,
-                    end=found.end,
-                    score=found.score,
-                    checks=_value_checks(model, index),
-                )
-            )
-        for name in type(model).model_fields:
-            value = getattr(model, name, None)
-            sub = f"{path}.{name}" if path else name
-            if isinstance(value, BaseModel):
-                visit(value, sub)
-            elif isinstance(value, list | tuple):
-                for i, item in enumerate(value):
-                    if isinstance(item, BaseModel):
-                        visit(item, f"{sub}[{i}]")
-
-    visit(record, "")
+    _ground_into(out, record, "", GroundIndex(clean), threshold)
     return out
+
+
+def _ground_into(
+    out: list[GroundingInfo], model: BaseModel, path: str, index: GroundIndex, threshold: float
+) -> None:
+    """:func:`ground_record` for ``model`` at ``path`` and its sub-models, into ``out``.
+
+    A module-level function rather than a recursive closure: a closure that calls
+    itself is a reference cycle, and one per document is garbage only the cyclic
+    collector can free (it stops the event loop to do so).
+    """
+    ev_name = evidence_field(type(model))
+    if ev_name is not None:
+        evidence = getattr(model, ev_name, None)
+        found = (
+            index.locate(evidence, threshold=threshold) if isinstance(evidence, str) else _NOT_FOUND
+        )
+        out.append(
+            GroundingInfo(
+                path=path,
+                status=found.status,
+                start=found.start,
+                end=found.end,
+                score=found.score,
+                checks=_value_checks(model, index),
+            )
+        )
+    for name in type(model).model_fields:
+        value = getattr(model, name, None)
+        sub = f"{path}.{name}" if path else name
+        if isinstance(value, BaseModel):
+            _ground_into(out, value, sub, index, threshold)
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    _ground_into(out, item, f"{sub}[{i}]", index, threshold)

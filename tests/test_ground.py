@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Annotated
 
@@ -240,6 +241,23 @@ def test_ground_record_root_and_nested_paths() -> None:
     assert [g.path for g in infos] == ["", "items[0]"]
     assert infos[0].checks == {"title": True}
     assert infos[1].status == "exact" and infos[1].checks == {"name": True}
+
+
+def test_grounding_leaves_no_garbage_cycles() -> None:
+    """Grounding a document makes no reference cycles: its index and text are freed as
+    soon as it returns, not by a cyclic collection pausing the event loop later."""
+    clean = clean_text(seed("002"))
+    record = Nested(
+        title="浙商回归", evidence="今年一季度", items=[Project(name="x", evidence="y")]
+    )
+    gc.collect()
+    gc.disable()
+    try:
+        infos = ground_record(record, clean)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert [g.path for g in infos] == ["", "items[0]"]
 
 
 def test_index_maps_every_normalised_char_back_including_expansions() -> None:
