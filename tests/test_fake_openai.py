@@ -408,6 +408,19 @@ def test_reset(fake_openai: FakeOpenAI) -> None:
     assert (fake_openai.calls, fake_openai.requests, fake_openai.pending) == (0, [], 0)
 
 
+def test_keep_requests_bounds_what_is_recorded() -> None:
+    with FakeOpenAI(default=text("ok"), keep_requests=2) as server:
+        client = server.client()
+        for word in ("one", "two", "three"):
+            chat(client, messages=[{"role": "user", "content": word}])
+        assert server.calls == 3
+        assert [r.text for r in server.requests] == ["two", "three"]
+        assert server.last_request is not None and server.last_request.text == "three"
+    with FakeOpenAI(default=text("ok"), keep_requests=0) as server:
+        chat(server.client())
+        assert (server.calls, server.requests, server.last_request) == (1, [], None)
+
+
 def test_bad_request_body(fake_openai: FakeOpenAI) -> None:
     with httpx.Client() as client:
         response = client.post(f"{fake_openai.base_url}/chat/completions", content=b"{not json")

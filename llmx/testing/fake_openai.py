@@ -396,7 +396,13 @@ class FakeOpenAI:
         latency: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        keep_requests: int | None = None,
     ) -> None:
+        """``keep_requests``: how many of the latest requests :attr:`requests` keeps
+        (``None``: all of them, what tests inspect). A long-running server, such as one
+        serving a benchmark, keeps few: thousands of retained request bodies make each
+        full garbage collection of the server's process longer (hundreds of ms after
+        10,000 requests), and every reply due during one comes late."""
         #: answers when the queue is empty (None -> 500 "no scripted reply")
         self.default: Responder | None = default
         #: seconds from a chat completion request's last byte read to its reply: the
@@ -407,7 +413,7 @@ class FakeOpenAI:
         self._port = port
         self._lock = threading.Lock()
         self._queue: deque[Responder] = deque()
-        self._requests: list[RecordedRequest] = []
+        self._requests: deque[RecordedRequest] = deque(maxlen=keep_requests)
         self._calls = 0
         self._connections = 0
         self._ids = itertools.count(1)
@@ -512,7 +518,8 @@ class FakeOpenAI:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """A snapshot of every request received so far (all endpoints), oldest first."""
+        """A snapshot of the requests received so far (all endpoints), oldest first: all
+        of them, or the latest ``keep_requests``."""
         with self._lock:
             return list(self._requests)
 
@@ -935,7 +942,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with FakeOpenAI(default=default, latency=args.latency, host=args.host, port=args.port) as srv:
+    # nothing outside this process can read recorded requests: keep none
+    server = FakeOpenAI(
+        default=default, latency=args.latency, host=args.host, port=args.port, keep_requests=0
+    )
+    with server as srv:
         sys.stdout.write(srv.base_url + "\n")
         sys.stdout.flush()
         while not stop.wait(0.5):
