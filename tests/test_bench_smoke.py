@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evals.bench.run import main
+from evals.bench.run import main, results_file
 
 
 def test_bench_quick_writes_results_and_markdown(tmp_path: Path, capsys: object) -> None:
@@ -47,3 +47,10 @@ def test_bench_quick_writes_results_and_markdown(tmp_path: Path, capsys: object)
     markdown = results_path.with_name("RESULTS.md").read_text(encoding="utf-8")
     assert markdown.startswith("# llmx benchmark results")
     assert "| throughput" in markdown
+
+
+def test_results_may_name_a_directory(tmp_path: Path) -> None:
+    assert results_file(str(tmp_path)) == tmp_path / "results.json"
+    assert results_file(f"{tmp_path}/new/") == tmp_path / "new" / "results.json"
+    assert (tmp_path / "new").is_dir()
+    assert results_file(str(tmp_path / "r.json")) == tmp_path / "r.json"

@@ -343,13 +343,13 @@ def breakdown(url: str, n: int, work: Path) -> dict[str, float]:
         async with httpx.AsyncClient(base_url=url) as http:
             start = time.process_time()
             for i in range(n):
-                body = {
+                raw_body = {
                     "model": MODEL,
                     "messages": rendered[i],
                     "tools": [tool],
                     "tool_choice": tool_choice,
                 }
-                resp = await http.post("/chat/completions", json=body)
+                resp = await http.post("/chat/completions", json=raw_body)
                 data = resp.json()
                 json.loads(data["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])
             timings["raw HTTP (httpx + JSON)"] = (time.process_time() - start) / n * 1000
@@ -817,6 +817,16 @@ def run(sizes: Sizes, *, quick: bool, profile_path: Path | None) -> dict[str, An
     return results
 
 
+def results_file(given: str) -> Path:
+    """Where ``--results PATH`` writes the JSON: PATH, or ``PATH/results.json`` when PATH
+    is a directory (or ends with a slash). Its directory is created now."""
+    path = Path(given)
+    if path.is_dir() or given.endswith(("/", os.sep)):
+        path = path / "results.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
@@ -834,7 +844,9 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, help="throughput runs per worker count (default 3; median shown)"
     )
     parser.add_argument(
-        "--results", type=Path, default=HERE / "results.json", help="results JSON path"
+        "--results",
+        default=str(HERE / "results.json"),
+        help="results JSON path, or a directory for results.json (RESULTS.md goes beside it)",
     )
     parser.add_argument("--profile", type=Path, help="write a cProfile of the CPU-bound run")
     # internal: the memory subprocess
@@ -847,9 +859,10 @@ def main(argv: list[str] | None = None) -> int:
         child = memory_child(
             args.url, args.memory_child, args.memory_unique, args.work, args.concurrency
         )
-        args.results.write_text(json.dumps(child), encoding="utf-8")
+        Path(args.results).write_text(json.dumps(child), encoding="utf-8")
         return 0
 
+    results_path = results_file(args.results)  # before minutes of measuring, not after
     sizes = Sizes.quick() if args.quick else Sizes()
     changes: dict[str, Any] = {}
     if args.docs:
@@ -870,10 +883,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes = Sizes(**(sizes.__dict__ | changes))
     results = run(sizes, quick=args.quick, profile_path=args.profile)
     print(table(results))
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    args.results.with_name("RESULTS.md").write_text(markdown(results), encoding="utf-8")
-    print(f"\nwrote {args.results} and {args.results.with_name('RESULTS.md')}")
+    results_path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    results_path.with_name("RESULTS.md").write_text(markdown(results), encoding="utf-8")
+    print(f"\nwrote {results_path} and {results_path.with_name('RESULTS.md')}")
     return 0
 
 
