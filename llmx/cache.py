@@ -4,7 +4,9 @@ Keys are stable hashes of everything that determines a model's answer: model,
 endpoint identity (never the API key), mode, messages, schema JSON, prompt
 version and generation parameters. Values are the model's raw JSON answer (the
 one that validated) plus the tokens it cost; records are re-validated on every
-hit, so better normalisers apply to old answers too. Failures are never stored.
+hit, so better normalisers apply to old answers too. Failures are never stored,
+except that an answer was cut off where the text is then asked for in parts
+(:attr:`CachedAnswer.cut_off`).
 
 The cache is a :class:`diskcache.Cache` (SQLite underneath): safe to share
 between processes and concurrent workers.
@@ -37,20 +39,30 @@ def cache_key(parts: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class CachedAnswer:
-    """One cached model answer."""
+    """One cached model answer.
+
+    ``cut_off``: the answer was cut off at ``max_tokens`` (``content`` is empty). Only
+    stored where the caller does not retry such an answer but asks for smaller parts of
+    the text instead, so that a later run goes straight to the parts rather than paying
+    for the same cut-off generation again (minutes on a local model).
+    """
 
     content: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cut_off: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "content": self.content,
             "usage": {
                 "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
             },
         }
+        if self.cut_off:
+            data["cut_off"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CachedAnswer:
@@ -59,6 +71,7 @@ class CachedAnswer:
             content=str(data["content"]),
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
+            cut_off=bool(data.get("cut_off", False)),
         )
 
 

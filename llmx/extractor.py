@@ -332,7 +332,13 @@ class Extractor(Generic[M]):
         )
         validation_context = {"llmx": context}
         hit = self.cache.get(key)
-        if hit is not None:
+        if hit is not None and hit.cut_off and not retry_cut_off:
+            context.note("answer cut off at max_tokens in an earlier run (cached)")
+            raise TruncatedAnswerError(
+                "the model's answer was cut off at max_tokens in an earlier run (cached)",
+                max_tokens=self.settings.max_tokens,
+            )
+        if hit is not None and not hit.cut_off:
             try:
                 record = self._response_model.model_validate_json(
                     hit.content, context=validation_context
@@ -350,6 +356,18 @@ class Extractor(Generic[M]):
                 notes=context.notes,
                 retry_cut_off=retry_cut_off,
             )
+        except TruncatedAnswerError:
+            if not retry_cut_off:  # the caller asks for parts of the text instead
+                self.cache.set(
+                    key,
+                    CachedAnswer(
+                        content="",
+                        prompt_tokens=spent.prompt_tokens,
+                        completion_tokens=spent.completion_tokens,
+                        cut_off=True,
+                    ),
+                )
+            raise
         finally:
             usage.add(spent)
         self.cache.set(

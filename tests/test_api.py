@@ -134,11 +134,24 @@ def test_a_cut_off_answer_on_a_long_text_is_asked_again_in_halves(fake_openai: F
     found = [c.name for c in result.record.companies]  # type: ignore[union-attr]
     assert sorted(found) == sorted(["华东新材料", "星海电子", "远山能源"])
     assert any("asked again for each half" in n for n in result.notes)
-    # the parts' answers are cached; the cut-off one is not
-    fake_openai.queue(text(looping, finish_reason="length"))
+    # the parts' answers are cached, and so is that the whole text's answer was cut off:
+    # the next run asks for nothing (before, it paid for the cut-off answer again)
     with llmx.Extractor(Names, base_url=fake_openai.base_url, model="m", mode="md_json") as ex:
         again = ex.extract(LONG_TEXT)
-    assert again.ok and again.record == result.record and again.usage.requests == 1
+    assert again.ok and again.record == result.record
+    assert again.usage.requests == 0 and again.cached and len(fake_openai.chat_requests) == 3
+    assert any("cut off at max_tokens in an earlier run" in n for n in again.notes)
+    # --refresh asks again
+    fake_openai.queue(
+        text(looping, finish_reason="length"),
+        structured(names("华东新材料")),
+        structured(names("远山能源")),
+    )
+    with llmx.Extractor(
+        Names, base_url=fake_openai.base_url, model="m", mode="md_json", refresh=True
+    ) as ex:
+        fresh = ex.extract(LONG_TEXT)
+    assert fresh.ok and fresh.usage.requests == 3 and fake_openai.pending == 0
 
 
 def test_a_cut_off_answer_on_a_short_text_is_retried_warmer_then_fails(
@@ -151,3 +164,7 @@ def test_a_cut_off_answer_on_a_short_text_is_retried_warmer_then_fails(
     assert "cut off at max_tokens" in str(result.error) and result.error.kind == "validation"
     assert [r.json["temperature"] for r in fake_openai.chat_requests] == [0.0, 0.7]
     assert result.attempts == 2
+    # a text too short to split keeps no trace in the cache: the next run asks again
+    fake_openai.queue(text('{"companies": [{"name": "A"}]}'))
+    with llmx.Extractor(Names, base_url=fake_openai.base_url, model="m", mode="md_json") as ex:
+        assert ex.extract("企业A号。").ok

@@ -72,6 +72,18 @@ def test_recording_replays_and_records(tmp_path: Path) -> None:
     assert replay.get("k2") is None
 
 
+def test_cut_off_marker_round_trips_and_old_entries_read_as_answers(tmp_path: Path) -> None:
+    marker = CachedAnswer("", 900, 4096, cut_off=True)
+    rec = tmp_path / "rec.jsonl"
+    ResponseCache(tmp_path / "c", record=rec).set("k", marker)
+    assert ResponseCache(tmp_path / "c").get("k") == marker
+    assert ResponseCache(None, replay=rec).get("k") == marker
+    assert json.loads(rec.read_text(encoding="utf-8"))["cut_off"] is True
+    old = {"content": '{"a": 1}', "usage": {"prompt_tokens": 1, "completion_tokens": 2}}
+    assert CachedAnswer.from_dict(old) == CachedAnswer('{"a": 1}', 1, 2)
+    assert "cut_off" not in CachedAnswer('{"a": 1}').to_dict()
+
+
 def test_missing_or_broken_recording(tmp_path: Path) -> None:
     with pytest.raises(CacheError, match="not found"):
         ResponseCache(None, replay=tmp_path / "none.jsonl")
