@@ -9,7 +9,6 @@ and is meant to be reused across many documents. :func:`extract` and
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import threading
 import time
@@ -28,7 +27,7 @@ from llmx.merge import merge_records
 from llmx.normalize.context import DocumentContext
 from llmx.prompts import Prompt, load_prompt, schema_outline
 from llmx.ratelimit import RateLimiter
-from llmx.schemas import load_schema, schema_fingerprint
+from llmx.schemas import load_schema, schema_fingerprint, schema_json
 from llmx.text.chunk import chunk_text
 from llmx.text.clean import CleanText, clean_text
 from llmx.text.decode import to_text
@@ -79,9 +78,7 @@ class Extractor(Generic[M]):
         )
         self._schema_fingerprint = schema_fingerprint(self.schema)
         self._outline = schema_outline(self.schema)
-        self._schema_json = json.dumps(
-            self.schema.model_json_schema(), ensure_ascii=False, separators=(",", ":")
-        )
+        self._schema_json = schema_json(self.schema)
         self._response_model = fast_response_model(self.schema)
         #: shared request/token budget; set by the batch runner
         self.limiter: RateLimiter | None = None
