@@ -572,11 +572,24 @@ def _keep_latest(path: Path, last: dict[str, int]) -> None:
     _atomic_rewrite(path, keep())
 
 
-def _write_report(target: Path, failed: dict[str, bytes]) -> None:
+def _write_report(
+    out: Path, errors_path: str | os.PathLike[str] | None, failed: dict[str, bytes]
+) -> None:
+    """Write the error report of ``out`` (default path beside it); remove it if empty."""
+    target = Path(errors_path) if errors_path is not None else default_errors_path(out)
     if failed:
         _atomic_rewrite(target, iter(failed.values()))
     else:
         target.unlink(missing_ok=True)
+
+
+def _compact(out: Path) -> _Latest:
+    """Repair a torn tail, read ``out`` once and drop superseded and corrupt lines."""
+    repair_tail(out)
+    latest = _read_latest(out)
+    if latest.removable:
+        _keep_latest(out, latest.last)
+    return latest
 
 
 def compact_output(path: str | os.PathLike[str]) -> int:
@@ -588,11 +601,7 @@ def compact_output(path: str | os.PathLike[str]) -> int:
     target = Path(path)
     if not target.exists():
         return 0
-    repair_tail(target)
-    latest = _read_latest(target)
-    if latest.removable:
-        _keep_latest(target, latest.last)
-    return latest.removable
+    return _compact(target).removable
 
 
 def write_error_report(
@@ -606,9 +615,7 @@ def write_error_report(
     if not out.exists():
         return 0
     latest = _read_latest(out)
-    _write_report(
-        Path(errors_path) if errors_path is not None else default_errors_path(out), latest.failed
-    )
+    _write_report(out, errors_path, latest.failed)
     return len(latest.failed)
 
 
@@ -623,13 +630,8 @@ def finalize_output(
     out = Path(out_path)
     if not out.exists():
         return 0, 0
-    repair_tail(out)
-    latest = _read_latest(out)
-    if latest.removable:
-        _keep_latest(out, latest.last)
-    _write_report(
-        Path(errors_path) if errors_path is not None else default_errors_path(out), latest.failed
-    )
+    latest = _compact(out)
+    _write_report(out, errors_path, latest.failed)
     return latest.removable, len(latest.failed)
 
 
