@@ -329,13 +329,14 @@ class Extractor(Generic[M]):
         )
         validation_context = {"llmx": context}
         hit = self.cache.get(key)
-        if hit is not None and hit.cut_off and not retry_cut_off:
-            context.note("answer cut off at max_tokens in an earlier run (cached)")
-            raise TruncatedAnswerError(
-                "the model's answer was cut off at max_tokens in an earlier run (cached)",
-                max_tokens=self.settings.max_tokens,
-            )
-        if hit is not None and not hit.cut_off:
+        if hit is not None and hit.cut_off:
+            if not retry_cut_off:  # else: a caller that retries asks again
+                context.note("answer cut off at max_tokens in an earlier run (cached)")
+                raise TruncatedAnswerError(
+                    "the model's answer was cut off at max_tokens in an earlier run (cached)",
+                    max_tokens=self.settings.max_tokens,
+                )
+        elif hit is not None:
             try:
                 record = self._response_model.model_validate_json(
                     hit.content, context=validation_context
