@@ -23,6 +23,12 @@ from llmx.errors import ConfigError
 
 UngroundedPolicy = Literal["keep", "flag", "drop"]
 HttpClient = Literal["aiohttp", "httpx"]
+#: how a document is put to the model: ``candidates`` (the schema's candidate reader:
+#: code finds the places that may hold a record, the model answers about each),
+#: ``chunks`` (small windows of sentences, each asked for the whole schema),
+#: ``document`` (the whole text at once, split only when longer than ``chunk_chars``);
+#: ``auto`` is ``candidates`` for a schema with a reader, else ``chunks``
+Strategy = Literal["auto", "candidates", "chunks", "document"]
 
 #: seconds per request to an endpoint when none is configured
 DEFAULT_TIMEOUT_S = 120.0
@@ -79,6 +85,14 @@ class Settings:
     tpm: float | None = None
     chunk_chars: int | None = None
     chunk_overlap: int = 200
+    strategy: Strategy = "auto"
+    #: candidates asked about in one request (``candidates`` strategy)
+    group_size: int = 4
+    #: characters per window (``chunks`` strategy, and schemas without a reader)
+    window_chars: int = 1000
+    #: ask each group this many times (the later passes warmer) and record per record
+    #: the share of passes that agreed with it as its confidence
+    passes: int = 1
     ungrounded: UngroundedPolicy = "flag"
     local_model: Path | None = None
     local_ctx: int | None = None
@@ -94,6 +108,13 @@ class Settings:
         for name in ("max_retries", "max_reasks"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0", value=getattr(self, name))
+        if self.strategy not in get_args(Strategy):
+            raise ConfigError(
+                "strategy must be auto, candidates, chunks or document", value=str(self.strategy)
+            )
+        for name in ("group_size", "window_chars", "passes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1", value=getattr(self, name))
         if self.concurrency < 1:
             raise ConfigError("concurrency must be >= 1", value=self.concurrency)
         if self.workers < 0:

@@ -19,9 +19,17 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from llmx.cache import CachedAnswer, ResponseCache, cache_key
+from llmx.candidates import (
+    Candidate,
+    CandidateReader,
+    answers_model,
+    answers_of,
+    groups,
+    reader_for,
+)
 from llmx.config import Settings, resolve_settings
 from llmx.endpoints import Endpoint, EndpointClient, fast_response_model
-from llmx.errors import ConfigError, LlmxError, TruncatedAnswerError
+from llmx.errors import ConfigError, ExtractionError, LlmxError, TruncatedAnswerError
 from llmx.ground import ground_record
 from llmx.merge import merge_records
 from llmx.normalize.context import DocumentContext
@@ -80,6 +88,13 @@ class Extractor(Generic[M]):
         self._outline = schema_outline(self.schema)
         self._schema_json = schema_json(self.schema)
         self._response_model = fast_response_model(self.schema)
+        self.reader: CandidateReader | None = reader_for(self.schema)
+        self.strategy = _strategy(settings.strategy, self.reader)
+        self._reader_prompt = (
+            load_prompt(self.reader.prompt)
+            if self.reader is not None and self.strategy == "candidates"
+            else None
+        )
         #: shared request/token budget; set by the batch runner
         self.limiter: RateLimiter | None = None
         self._client: EndpointClient | None = None
@@ -203,26 +218,16 @@ class Extractor(Generic[M]):
         decoded = to_text(document.data, name=document.source)
         clean = clean_text(decoded)
         published = document.published or find_published(decoded)
-        chunks = chunk_text(
-            clean.text, max_chars=self.chunk_chars, overlap_chars=self.settings.chunk_overlap
-        )
         records: list[M] = []
         notes: list[str] = []
-        cached_all = True
-        for chunk in chunks:
-            asked = await self._ask_text(
-                chunk.text,
-                chunk.index,
-                len(chunks),
-                doc_id=document.doc_id,
-                full_text=clean.text,
-                published=published,
-                usage=result.usage,
-                notes=notes,
+        if self.strategy == "candidates":
+            cached_all = await self._read_candidates(
+                clean.text, document.doc_id, published, result.usage, notes, records
             )
-            for record, cached in asked:
-                cached_all = cached_all and cached
-                records.append(record)
+        else:
+            cached_all = await self._read_chunks(
+                clean.text, document.doc_id, published, result.usage, notes, records
+            )
         # also joins one project named several ways; the record becomes an instance
         # of the caller's own class again (validation used a faster subclass)
         merged = merge_records(records)
@@ -231,6 +236,128 @@ class Extractor(Generic[M]):
         result.record = self._apply_grounding_policy(record, result.grounding, notes)
         result.cached = cached_all
         result.notes = notes
+
+    async def _read_chunks(
+        self,
+        text: str,
+        doc_id: str,
+        published: date | None,
+        usage: Usage,
+        notes: list[str],
+        records: list[M],
+    ) -> bool:
+        """The ``document`` and ``chunks`` strategies: the schema asked for each chunk of
+        the text; returns whether every answer came from the cache."""
+        size = self.chunk_chars if self.strategy == "document" else self.settings.window_chars
+        overlap = min(self.settings.chunk_overlap, size // 4)
+        chunks = chunk_text(text, max_chars=size, overlap_chars=overlap)
+        cached_all = True
+        for chunk in chunks:
+            asked = await self._ask_text(
+                chunk.text,
+                chunk.index,
+                len(chunks),
+                doc_id=doc_id,
+                full_text=text,
+                published=published,
+                usage=usage,
+                notes=notes,
+            )
+            for record, cached in asked:
+                cached_all = cached_all and cached
+                records.append(record)
+        return cached_all
+
+    async def _read_candidates(
+        self,
+        text: str,
+        doc_id: str,
+        published: date | None,
+        usage: Usage,
+        notes: list[str],
+        records: list[M],
+    ) -> bool:
+        """The ``candidates`` strategy: the schema's reader finds the candidates, the model
+        answers about a group of them per request, the reader builds the records; returns
+        whether every answer came from the cache."""
+        assert self.reader is not None
+        context = DocumentContext(text=text, published=published)
+        candidates = self.reader.find(text, context)
+        cached_all = True
+        if not candidates:
+            # nothing that may hold a record: the schema's empty record, when it has one
+            try:
+                records.append(self._response_model.model_validate({}, context={"llmx": context}))
+            except ValidationError as exc:
+                raise ExtractionError(
+                    "no candidates found and the schema has no empty record", doc_id=doc_id
+                ) from exc
+            notes.append("no candidates found in the text")
+            return True
+        for group in groups(candidates, self.settings.group_size):
+            answered = await self._answer_group(group, context, doc_id, usage, notes)
+            for candidate, answer, cached in answered:
+                cached_all = cached_all and cached
+                for list_name, item in self.reader.build(candidate, answer, context):
+                    record = self._validate_item(list_name, item, context)
+                    if record is not None:
+                        records.append(record)
+        notes.extend(n for n in context.notes if n not in notes)
+        return cached_all
+
+    async def _answer_group(
+        self,
+        group: list[Candidate],
+        context: DocumentContext,
+        doc_id: str,
+        usage: Usage,
+        notes: list[str],
+    ) -> list[tuple[Candidate, BaseModel, bool]]:
+        """Ask about one group of candidates; a group whose answer is cut off at
+        max_tokens is asked again one candidate at a time."""
+        assert self.reader is not None and self._reader_prompt is not None
+        model = answers_model(tuple(self.reader.question(c) for c in group))
+        home = context.home
+        messages = self._reader_prompt.render(
+            candidates=[
+                {"number": i + 1, "text": c.marked, "before": c.before} for i, c in enumerate(group)
+            ],
+            published=context.published.isoformat() if context.published else None,
+            home=" ".join(p for p in (home.province, home.city, home.district) if p)
+            if home is not None
+            else None,
+            doc_id=doc_id,
+            schema_name=self.schema.__name__,
+        )
+        try:
+            answers, cached = await self._ask(
+                messages, context, usage, model=model, retry_cut_off=len(group) == 1
+            )
+        except TruncatedAnswerError:
+            if len(group) == 1:
+                raise
+            notes.append("answer cut off at max_tokens: asked again one candidate at a time")
+            out: list[tuple[Candidate, BaseModel, bool]] = []
+            for candidate in group:
+                out += await self._answer_group([candidate], context, doc_id, usage, notes)
+            return out
+        return [(c, a, cached) for c, a in zip(group, answers_of(answers, len(group)), strict=True)]
+
+    def _validate_item(
+        self, list_name: str, item: dict[str, Any], context: DocumentContext
+    ) -> M | None:
+        """One record of the schema holding just ``item`` in ``list_name``, validated (so
+        the schema's normalisers apply); ``None`` with a note when it does not validate."""
+        try:
+            record: M = self._response_model.model_validate(
+                {list_name: [item]}, context={"llmx": context}
+            )
+        except ValidationError as exc:
+            context.note(
+                f"{list_name}: a candidate's record did not validate: {exc.errors()[0]['msg']}"
+            )
+            return None
+        return record
 
     async def _ask_text(
         self,
@@ -312,7 +439,12 @@ class Extractor(Generic[M]):
         usage: Usage,
         *,
         retry_cut_off: bool = True,
-    ) -> tuple[M, bool]:
+        model: type[BaseModel] | None = None,
+    ) -> tuple[Any, bool]:
+        """One answer of ``model`` (default: the schema), from the cache or the endpoint,
+        and whether it came from the cache."""
+        response_model = model if model is not None else self._response_model
+        fingerprint = self._schema_fingerprint if model is None else schema_fingerprint(model)
         client = await self._ensure_client()
         endpoint = client.endpoint
         key = cache_key(
@@ -322,7 +454,7 @@ class Extractor(Generic[M]):
                 "endpoint": endpoint.identity,
                 "mode": endpoint.mode.value,
                 "messages": messages,
-                "schema": self._schema_fingerprint,
+                "schema": fingerprint,
                 "prompt": [self.prompt.name, self.prompt.version, self.prompt.fingerprint],
                 "params": client.request_params(),
             }
@@ -338,9 +470,7 @@ class Extractor(Generic[M]):
                 )
         elif hit is not None:
             try:
-                record = self._response_model.model_validate_json(
-                    hit.content, context=validation_context
-                )
+                record = response_model.model_validate_json(hit.content, context=validation_context)
                 return record, True
             except ValidationError:
                 context.notes.clear()  # stale entry for a changed schema: ask again
@@ -348,7 +478,7 @@ class Extractor(Generic[M]):
         try:
             record, content = await client.extract(
                 messages,
-                self._response_model,
+                response_model,
                 context=validation_context,
                 usage=spent,
                 notes=context.notes,
@@ -419,6 +549,18 @@ def drop_paths(record: M, paths: list[str]) -> M:
         items = node[route[-1]]
         node[route[-1]] = [item for i, item in enumerate(items) if i not in indices]
     return type(record).model_validate(data)
+
+
+def _strategy(wanted: str, reader: CandidateReader | None) -> str:
+    """The strategy a run uses: ``auto`` is ``candidates`` where the schema has a reader."""
+    if wanted == "auto":
+        return "candidates" if reader is not None else "chunks"
+    if wanted == "candidates" and reader is None:
+        raise ConfigError(
+            "the candidates strategy needs a schema with a candidate reader "
+            "(__llmx_reader__); use --strategy chunks or document"
+        )
+    return wanted
 
 
 def _as_document(

@@ -19,9 +19,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
+from llmx.candidates import Candidate
 from llmx.fields import Compare, Evidence, MatchKey
 from llmx.normalize import (
     DocumentContext,
+    Gazetteer,
     date_supported,
     find_money_spans,
     get_context,
@@ -32,6 +34,14 @@ from llmx.normalize import (
     resolve_location,
     resolve_period,
     to_simplified,
+)
+from llmx.normalize.figures import (
+    Figure,
+    find_dates,
+    find_periods,
+    find_places,
+    find_project_counts,
+    find_yoy,
 )
 
 Qualifier = Literal["exact", "approx", "at_least", "at_most"]
@@ -393,3 +403,456 @@ class InvestmentNews(BaseModel):
 
 
 SCHEMA = InvestmentNews
+
+
+# ------------------------------------------------------------------------ candidates
+# Code finds the candidates, the model reads each one, code computes. Each investment
+# amount, project count and named project with a stage verb in the story is one
+# candidate; the finder decides from cues what kind of record it can be, and computes
+# amounts, counts, 同比, stages, dates and periods from the spans it found. The model
+# only names: the project, its investor, industry and place, or a statistic's scope.
+
+_SENTENCE_RE = re.compile(r"[^。！？!?\n]+[。！？!?]*[”’」』）)]*")
+_CLAUSE_STOP = "，,；;：:。！？!?"
+_SUBCLAUSE_STOP = _CLAUSE_STOP + "、"
+_THRESHOLD_RE = re.compile(
+    r"(?:及?以上|以下)?(?:的)?(?:重大|重点|产业|工业|制造业|优质|大|级)?项目|级"
+)
+_OUTPUT_RE = re.compile(r"年产值|产值|营收|营业收入|销售收入|销售额|税收|利税|收入|利润|产能|出口")
+_POLICY_RE = re.compile(
+    r"基金|奖励|奖补|贷款|贴息|补贴|补助|扶持|财政|债券|授信|融资|注册资本|专项资金"
+)
+_TARGET_RE = re.compile(r"力争|目标|确保|争取|预计|有望")
+_AGGREGATE_RE = re.compile(
+    r"(?:签约|引进|新签约|新签|开工|新开工|在建|竣工|投产|招引|落地|集中签约|招商)项目(?:的)?(?:总)?投资"
+    r"|协议引资|引资|到位资金|到位|实际利用|利用外资|完成投资|固定资产投资|投资总额|累计|共计|合计|"
+    r"总额|规模|招引投资|引进资金|签约额|签约金额|签约资金|意向投资"
+)
+_INVEST_RE = re.compile(r"投资")
+_GENERIC_BEFORE = set("个项批些等该此大点上下类好型级元的新建约目及和与")
+_GENERIC_PROJECT = re.compile(
+    r"^(?:[一二三四五六七八九十\d]+个)?(?:签约|引进|开工|在建|竣工|投产|招商|投资|产业|重大|重点|"
+    r"新|大|好|优质|亿元以上|的|已|共|等|其中|这些|这个|该|此|所有|全部|多个|一批|一个)*$"
+)
+_STAGES: tuple[tuple[str, Stage], ...] = (
+    ("竣工投产", "in_production"),
+    ("投产", "in_production"),
+    ("试生产", "in_production"),
+    ("投入运营", "in_production"),
+    ("投入使用", "in_production"),
+    ("出片", "in_production"),
+    ("达产", "in_production"),
+    ("竣工", "in_production"),
+    ("开工", "under_construction"),
+    ("在建", "under_construction"),
+    ("加紧建设", "under_construction"),
+    ("加快建设", "under_construction"),
+    ("加速建设", "under_construction"),
+    ("建设正酣", "under_construction"),
+    ("正在建设", "under_construction"),
+    ("施工", "under_construction"),
+    ("封顶", "under_construction"),
+    ("开建", "under_construction"),
+    ("签约", "signed"),
+    ("签署", "signed"),
+    ("落户", "signed"),
+    ("引进", "signed"),
+    ("落地", "signed"),
+    ("签下", "signed"),
+)
+_STAGE_RANK: dict[Stage, int] = {"signed": 1, "under_construction": 2, "in_production": 3}
+_STAGE_RE = re.compile("|".join(word for word, _ in _STAGES))
+_PLANNED_RE = re.compile(r"(?:计划|预计|力争|将于?|拟|争取|有望|确保)[^，,。；;]{0,6}$")
+_NAME_LEAD_RE = re.compile(
+    r"^(?:在|作为|随着|由|对|将|把|其中|以及|还有|而|同时|此外|目前|今年|去年|近日|日前|"
+    r"成功|正式|顺利|已经|已|还|共|总投资|投资)+"
+)
+_REFERS_BACK_RE = re.compile(r"^(?:其中|此次|本次|这次|会上|当天|现场|该项目|项目|该|此外|同时)")
+
+
+class ProjectReading(BaseModel):
+    """The model's reading of a candidate that may be a project."""
+
+    kind: Literal["project", "none"]
+    name: str | None = None
+    investor: str | None = None
+    industry: str | None = None
+    place: str | None = None
+
+
+class StatReading(BaseModel):
+    """The model's reading of a candidate that looks like a statistic: what it counts."""
+
+    kind: Literal["stat", "none"]
+
+
+class OpenReading(BaseModel):
+    """The model's reading of a candidate whose kind code could not decide."""
+
+    kind: Literal["project", "stat", "none"]
+    name: str | None = None
+    investor: str | None = None
+    industry: str | None = None
+    place: str | None = None
+    scope: str | None = None
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    out = []
+    for m in _SENTENCE_RE.finditer(text):
+        start, end = m.span()
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end - start >= 4:
+            out.append((start, end))
+    return out
+
+
+def _clause_bounds(
+    text: str, start: int, end: int, lo: int, hi: int, stops: str
+) -> tuple[int, int]:
+    a = start
+    while a > lo and text[a - 1] not in stops:
+        a -= 1
+    b = end
+    while b < hi and text[b] not in stops:
+        b += 1
+    return a, b
+
+
+def _stage_in(text: str, lo: int, hi: int) -> tuple[Stage | None, int]:
+    """The most advanced stage told (not planned) in ``text[lo:hi]``, and where."""
+    best: Stage | None = None
+    at = -1
+    for m in _STAGE_RE.finditer(text, lo, hi):
+        if _PLANNED_RE.search(text[max(lo, m.start() - 10) : m.start()]):
+            continue
+        stage = dict(_STAGES)[m.group(0)]
+        if best is None or _STAGE_RANK[stage] > _STAGE_RANK[best]:
+            best, at = stage, m.start()
+    return best, at
+
+
+def _nearest(figures: list[Figure], pos: int, lo: int) -> Figure | None:
+    """The figure ending closest before ``pos`` (at or after ``lo``)."""
+    before = [f for f in figures if lo <= f.start and f.end <= pos]
+    return before[-1] if before else None
+
+
+class InvestmentReader:
+    """The investment schema's candidate reader (see :mod:`llmx.candidates`)."""
+
+    prompt = "investment_candidates"
+
+    def find(self, text: str, context: DocumentContext) -> list[Candidate]:
+        sentences = _sentences(text)
+        out: list[Candidate] = []
+        for i, (s, e) in enumerate(sentences):
+            before = text[sentences[i - 1][0] : sentences[i - 1][1]] if i else ""
+            prev_span = sentences[i - 1] if i else None
+            out.extend(self._in_sentence(text, (s, e), before, prev_span, sentences[:i], context))
+        return out
+
+    # -- one sentence ------------------------------------------------------------
+    def _in_sentence(
+        self,
+        text: str,
+        span: tuple[int, int],
+        before: str,
+        prev: tuple[int, int] | None,
+        earlier: list[tuple[int, int]],
+        context: DocumentContext,
+    ) -> list[Candidate]:
+        s, e = span
+        sentence = text[s:e]
+        counts = [_shift(f, s) for f in find_project_counts(sentence)]
+        yoys = [_shift(f, s) for f in find_yoy(sentence)]
+        stats: list[dict[str, Any]] = []
+        projects: list[dict[str, Any]] = []
+        opened: list[dict[str, Any]] = []
+        for count in counts:
+            stats.append({"anchor": (count.start, count.end), "project_count": int(count.value)})
+        for ms, me, _ in find_money_spans(sentence):
+            a, b = s + ms, s + me
+            if _THRESHOLD_RE.match(text, b, min(e, b + 8)) or text[a - 1 : a] == "省":
+                continue
+            ca, _ = _clause_bounds(text, a, b, s, e, _CLAUSE_STOP)
+            lead = text[max(ca, a - 16) : a]
+            _, cb = _clause_bounds(text, a, b, s, e, _CLAUSE_STOP)
+            tail = text[b : min(cb, b + 10)]
+            if _OUTPUT_RE.search(lead) or _POLICY_RE.search(lead) or _POLICY_RE.search(tail):
+                continue
+            if _TARGET_RE.search(lead) and not re.search(r"计划(?:总)?投资", lead):
+                continue
+            money = {"text": text[a:b]}
+            # a count earlier in the same segment (up to ；) takes this amount
+            seg_a, _ = _clause_bounds(text, a, b, s, e, "；;")
+            owner = next(
+                (
+                    st
+                    for st in reversed(stats)
+                    if "project_count" in st
+                    and seg_a <= st["anchor"][0] < a
+                    and "amount" not in st
+                    and not re.search(r"的[^，,；;]{2,}", text[b : min(e, b + 3)])
+                ),
+                None,
+            )
+            if owner is not None and not any(
+                seg_a <= c.start and owner["anchor"][1] <= c.start < a for c in counts
+            ):
+                owner["amount"] = money
+                continue
+            if _AGGREGATE_RE.search(lead):
+                stats.append({"anchor": (a, b), "amount": money})
+            elif _INVEST_RE.search(lead):
+                projects.append({"anchor": (a, b), "amount": money})
+            else:
+                opened.append({"anchor": (a, b), "amount": money})
+        for y in yoys:
+            owner = next((st for st in reversed(stats) if st["anchor"][1] <= y.start), None)
+            if owner is not None and "yoy_pct" not in owner:
+                owner["yoy_pct"] = y.value
+        named = self._named_projects(text, s, e, counts, projects + opened)
+        candidates: list[Candidate] = []
+        refers_back = bool(_REFERS_BACK_RE.match(sentence)) or len(sentence) < 30
+        context_before = before if refers_back else ""
+        dates = [_shift(f, s) for f in find_dates(sentence)]
+        prev_dates = find_dates(before) if refers_back and prev else []
+        for kind, items in (("stats", stats), ("projects", projects), (None, opened)):
+            for item in items:
+                a, b = item.pop("anchor")
+                facts = dict(item)
+                if kind != "stats":
+                    stage, _ = self._stage(text, a, b, s, e)
+                    facts["stage"] = stage
+                    date = _nearest(dates, a, s) or (dates[0] if dates else None)
+                    facts["date"] = (
+                        date.text if date else (prev_dates[0].text if prev_dates else None)
+                    )
+                    facts["place"] = self._zone(text, s, e, a)
+                if kind != "projects":
+                    facts["period"] = self._period(text, s, a, earlier)
+                    facts["region"] = self._region(text, s, a, context)
+                candidates.append(
+                    Candidate(s, e, sentence, (a, b), kind, facts, before=context_before)
+                )
+        for a, b in named:
+            stage, _ = self._stage(text, a, b, s, e)
+            date = _nearest(dates, a, s) or (dates[0] if dates else None)
+            facts = {
+                "stage": stage,
+                "date": date.text if date else (prev_dates[0].text if prev_dates else None),
+                "place": self._zone(text, s, e, a),
+            }
+            candidates.append(Candidate(s, e, sentence, (a, b), "projects", facts, context_before))
+        candidates.sort(key=lambda c: c.anchor or (0, 0))
+        return candidates
+
+    def _named_projects(
+        self,
+        text: str,
+        s: int,
+        e: int,
+        counts: list[Figure],
+        money: list[dict[str, Any]],
+    ) -> list[tuple[int, int]]:
+        """``...项目`` mentions with a stage verb in their sentence that no amount or count
+        already covers: each is a candidate project, its anchor the name's end."""
+        out: list[tuple[int, int]] = []
+        for m in re.finditer(r"项目", text[s:e]):
+            p = s + m.start()
+            if any(c.start <= p <= c.end + 8 for c in counts) or any(
+                c.start - 3 <= p <= c.start for c in counts
+            ):
+                continue
+            if text[p - 1 : p] in _GENERIC_BEFORE:
+                continue
+            ca, cb = _clause_bounds(text, p, p + 2, s, e, _SUBCLAUSE_STOP)
+            after = text[p + 2 : min(e, p + 12)]
+            told, _ = _stage_in(text, p + 2, min(cb, p + 12))
+            if told is None and not re.match(r"[^，,。；;、]{0,3}(?:现场|工地|建设)", after):
+                continue
+            name = _NAME_LEAD_RE.sub("", text[ca:p])
+            if len(name) < 2 or _GENERIC_PROJECT.match(name):
+                continue
+            if any(ca - 12 <= item["anchor"][0] <= cb for item in money):
+                continue  # the amount's candidate is this project
+            out.append((p - len(name), p + 2))
+        return out
+
+    @staticmethod
+    def _stage(text: str, a: int, b: int, s: int, e: int) -> tuple[Stage | None, int]:
+        ca, cb = _clause_bounds(text, a, b, s, e, _SUBCLAUSE_STOP + "，,")
+        stage, at = _stage_in(text, ca, min(e, cb + 8))
+        if stage is None:
+            stage, at = _stage_in(text, s, e)
+        return stage, at
+
+    @staticmethod
+    def _zone(text: str, s: int, e: int, anchor: int) -> str | None:
+        zones = [f for f in find_places(text[s:e]) if re.search(r"区|园|镇|城$", f.text)]
+        if not zones:
+            return None
+        return min(zones, key=lambda f: abs(s + f.start - anchor)).text
+
+    @staticmethod
+    def _period(text: str, s: int, anchor: int, earlier: list[tuple[int, int]]) -> str | None:
+        """The period phrase closest before the anchor in its sentence, else in the
+        sentences before it in the same paragraph; a date when no period is told."""
+        spans = [(s, anchor), *[(a, b) for a, b in reversed(earlier[-3:])]]
+        for lo, hi in spans:
+            if "\n" in text[hi:s]:
+                break
+            part = text[lo:hi]
+            periods = find_periods(part)
+            if periods:
+                year = re.search(r"\d{4}年", part[: periods[-1].start])
+                raw = periods[-1].text
+                return raw if re.match(r"\d{4}年", raw) or year is None else year.group(0) + raw
+            dates = [d for d in find_dates(part) if "日" in d.text]
+            if dates:
+                return dates[-1].text
+        return None
+
+    @staticmethod
+    def _region(text: str, s: int, anchor: int, context: DocumentContext) -> str | None:
+        """The most specific place told before the figure in its segment (up to ；), else
+        the subject of its sentence (``我市`` is the home region), else ``None``."""
+        seg = max(s, *(text.rfind(ch, s, anchor) + 1 for ch in "；;"))
+        for lo, hi in ((seg, anchor), (s, min(anchor, s + 24))):
+            part = text[lo:hi]
+            places = [f for f in find_places(part) if _local(f.text, context)]
+            if places:
+                return places[-1].text
+            if re.search(r"我市|全市|该市|本市|我区|全区|该区|我县|全县|园区", part):
+                return _home_name(context)
+        return None
+
+    # -- the question and the record ---------------------------------------------------
+    def question(self, candidate: Candidate) -> type[BaseModel]:
+        if candidate.kind == "stats":
+            return StatReading
+        if candidate.kind == "projects":
+            return ProjectReading
+        return OpenReading
+
+    def build(
+        self, candidate: Candidate, answer: BaseModel, context: DocumentContext
+    ) -> list[tuple[str, dict[str, Any]]]:
+        facts = dict(candidate.facts)
+        said = answer.model_dump()
+        kind = said.get("kind", "stat" if candidate.kind == "stats" else "project")
+        if kind == "none":
+            return []
+        if kind == "stat":
+            if "project_count" not in facts and "amount" not in facts:
+                return []
+            scope = _scope_of(candidate) or _quoted(said.get("scope"), candidate.text)
+            region = facts.get("region") or _home_name(context)
+            if not region or not scope:
+                return []
+            return [
+                (
+                    "stats",
+                    {
+                        "region": region,
+                        "period": facts.get("period"),
+                        "scope": scope,
+                        "project_count": facts.get("project_count"),
+                        "amount": facts.get("amount"),
+                        "yoy_pct": facts.get("yoy_pct"),
+                        "evidence": candidate.text,
+                    },
+                )
+            ]
+        seen = candidate.text + candidate.before
+        name = _quoted(said.get("name"), seen)
+        if not name or _GENERIC_PROJECT.match(name.removesuffix("项目")):
+            return []
+        if "amount" not in facts and candidate.anchor is not None:
+            # a project found by its name: the model's name must be that mention
+            a, b = (x - candidate.start for x in candidate.anchor)
+            mention = candidate.text[a:b]
+            if name not in mention and mention.removesuffix("项目") not in name:
+                return []
+        investor = _quoted(said.get("investor"), seen)
+        if investor is not None and (investor == name or investor.endswith("项目")):
+            investor = None
+        industry = said.get("industry")
+        if not isinstance(industry, str) or not industry.strip() or industry not in seen:
+            industry = None
+        place = _quoted(said.get("place"), seen) or facts.get("place")
+        return [
+            (
+                "projects",
+                {
+                    "name": name,
+                    "investor": investor,
+                    "amount": facts.get("amount"),
+                    "location": {"park": place} if place else {},
+                    "industry": industry,
+                    "stage": facts.get("stage"),
+                    "date": facts.get("date"),
+                    "evidence": candidate.text,
+                },
+            )
+        ]
+
+
+def _shift(figure: Figure, by: int) -> Figure:
+    return Figure(figure.start + by, figure.end + by, figure.text, figure.value)
+
+
+def _quoted(value: Any, text: str) -> str | None:
+    """A name the model read, kept only when the story backs it (simplified, trimmed)."""
+    if not isinstance(value, str):
+        return None
+    v = value.strip().strip("“”\"'《》【】")
+    if len(v) < 2:
+        return None
+    if v in text or to_simplified(v) in to_simplified(text):
+        return v
+    # the model may join a name's parts across a short gap: keep it when most of it is there
+    hits = sum(1 for ch in v if ch in text)
+    return v if hits >= 0.8 * len(v) else None
+
+
+def _scope_of(candidate: Candidate) -> str | None:
+    """The words of the statistic's clause before its figure (fallback for the model's)."""
+    if candidate.anchor is None:
+        return None
+    a = candidate.anchor[0] - candidate.start
+    head = re.split(r"[，,；;：:]", candidate.text[:a])[-1]
+    for period in reversed(find_periods(head)):
+        head = head[: period.start] + head[period.end :]
+    head = re.sub(
+        r"^(?:其中|今年以来|目前|截至\S*?|已|共|累计|全市|全区|我市|该市|园区|上报)+", "", head
+    )
+    head = re.sub(r"(?:达到|达|为|共计|合计|共|已)+$", "", head).strip()
+    return head or None
+
+
+def _local(name: str, context: DocumentContext) -> bool:
+    """Whether a place name found in the story can be the region of a figure: a zone, a
+    full official name, or a short name inside the home province (not 资源 for 资源县)."""
+    if not Gazetteer.load().lookup(name):
+        return True  # a zone or park the finder named
+    if Gazetteer.load().full.get(name):
+        return True
+    home = context.home
+    if home is None:
+        return False
+    return any(d.code[:2] == (home.code or "")[:2] for d in Gazetteer.load().short.get(name, ()))
+
+
+def _home_name(context: DocumentContext) -> str | None:
+    home = context.home
+    if home is None:
+        return None
+    return home.district or home.city or home.province
+
+
+InvestmentNews.__llmx_reader__ = InvestmentReader()  # type: ignore[attr-defined]

@@ -3,7 +3,8 @@
 * ``fake_openai`` -- a started :class:`llmx.testing.FakeOpenAI` per test (LLM calls go over
   real HTTP to it; tests never mock the SDK).
 * ``_clean_env`` (autouse) -- every test runs without the user's ``OPENAI_*`` / ``LLMX_*``
-  variables, with cache, data, config and home directories inside its own tmp dir.
+  variables, with cache, data, config and home directories inside its own tmp dir, and
+  with the whole-document strategy unless it asks for another.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPat
     for name, path in dirs.items():
         path.mkdir()
         monkeypatch.setenv(name, str(path))
+    # Most tests script one whole-document answer of the investment schema to test what
+    # happens around a request (cache, retries, faults, output). They pin the document
+    # strategy; tests of the candidates strategy (tests/test_candidates.py) ask for it.
+    monkeypatch.setenv("LLMX_STRATEGY", "document")
 
 
 @pytest.fixture

@@ -40,6 +40,18 @@ ModeOpt = Annotated[
         help="Structured-output mode: tools, json_schema, json_object_schema, json, md_json."
     ),
 ]
+StrategyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--strategy",
+        help="candidates (the schema's reader: code finds candidates, the model reads each), "
+        "chunks (small windows), document (the whole text), or auto (candidates when the "
+        "schema has a reader, else chunks).",
+    ),
+]
+GroupSizeOpt = Annotated[
+    int | None, typer.Option("--group-size", help="Candidates asked about per request.")
+]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Config file (TOML).")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")]
 RefreshOpt = Annotated[

@@ -12,6 +12,7 @@ from llmx.cli.common import (
     BaseUrlOpt,
     ConcurrencyOpt,
     ConfigOpt,
+    GroupSizeOpt,
     ModelOpt,
     ModeOpt,
     NoCacheOpt,
@@ -21,6 +22,7 @@ from llmx.cli.common import (
     RefreshOpt,
     ReplayOpt,
     SchemaOpt,
+    StrategyOpt,
     build_settings,
     err_console,
     fail,
@@ -56,6 +58,8 @@ def eval_command(
     profile: ProfileOpt = None,
     mode: ModeOpt = None,
     concurrency: ConcurrencyOpt = None,
+    strategy: StrategyOpt = None,
+    group_size: GroupSizeOpt = None,
     no_cache: NoCacheOpt = False,
     refresh: RefreshOpt = False,
     replay: ReplayOpt = None,
@@ -93,6 +97,8 @@ def eval_command(
                 profile=profile,
                 mode=mode,
                 concurrency=concurrency,
+                strategy=strategy,
+                group_size=group_size,
                 no_cache=no_cache,
                 refresh=refresh,
                 replay=replay,
@@ -138,4 +144,5 @@ async def _live_eval(
         )
         if extractor.endpoint is not None:
             report.model = extractor.endpoint.model
+        report.info["strategy"] = extractor.strategy
         return report

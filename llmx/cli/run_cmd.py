@@ -13,6 +13,7 @@ from llmx.cli.common import (
     BaseUrlOpt,
     ConcurrencyOpt,
     ConfigOpt,
+    GroupSizeOpt,
     ModelOpt,
     ModeOpt,
     NoCacheOpt,
@@ -22,6 +23,7 @@ from llmx.cli.common import (
     RefreshOpt,
     ReplayOpt,
     SchemaOpt,
+    StrategyOpt,
     build_settings,
     err_console,
     fail,
@@ -50,6 +52,8 @@ def run_command(
     profile: ProfileOpt = None,
     mode: ModeOpt = None,
     concurrency: ConcurrencyOpt = None,
+    strategy: StrategyOpt = None,
+    group_size: GroupSizeOpt = None,
     workers: Annotated[
         str | None,
         typer.Option(
@@ -101,6 +105,8 @@ def run_command(
             profile=profile,
             mode=mode,
             concurrency=concurrency,
+            strategy=strategy,
+            group_size=group_size,
             workers=worker_count,
             no_cache=no_cache,
             refresh=refresh,

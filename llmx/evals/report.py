@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from llmx.errors import EvalError
 from llmx.evals.score import ROOT, Counts, DocumentScore, RecordCounts, sum_counts
@@ -180,12 +181,45 @@ def header_lines(report: Report) -> list[tuple[str, str]]:
         ("model", report.model or "-"),
         ("prompt", prompt),
         ("date", report.created or "-"),
+        ("strategy", str(report.info.get("strategy") or "-")),
         ("fixtures", str(report.fixture_count)),
+        ("cost per document", _cost_line(report)),
         (
             "documents failed",
             f"{len(failed)}" + (f" ({', '.join(d.doc_id for d in failed)})" if failed else ""),
         ),
     ]
+
+
+def _cost_line(report: Report) -> str:
+    """Requests, tokens and seconds per document, median seconds: what a strategy costs."""
+    docs = report.documents
+    if not docs:
+        return "-"
+    n = len(docs)
+    seconds = sorted(float(d.info.get("seconds") or 0.0) for d in docs)
+    median = (seconds[(n - 1) // 2] + seconds[n // 2]) / 2
+    usage = report.usage
+    return (
+        f"{usage.get('requests', 0) / n:.1f} requests, "
+        f"{usage.get('prompt_tokens', 0) / n:,.0f} tokens in, "
+        f"{usage.get('completion_tokens', 0) / n:,.0f} out, "
+        f"{sum(seconds) / n:.1f} s (median {median:.1f} s)"
+    )
+
+
+def doc_cost(doc: DocumentScore) -> list[str]:
+    """A document's requests, tokens in/out and seconds as table cells."""
+    usage = doc.info.get("usage") or {}
+    return [
+        str(usage.get("requests", 0)),
+        f"{usage.get('prompt_tokens', 0):,}",
+        f"{usage.get('completion_tokens', 0):,}",
+        f"{float(doc.info.get('seconds') or 0.0):.1f}",
+    ]
+
+
+_COST_HEADERS = ("requests", "tokens in", "tokens out", "seconds")
 
 
 def list_label(name: str) -> str:
@@ -237,10 +271,12 @@ def terminal_tables(report: Report) -> list[Table]:
     per_doc.add_column("document", no_wrap=True)
     for h in _COUNT_HEADERS:
         per_doc.add_column(h, justify="right")
+    for h in _COST_HEADERS:
+        per_doc.add_column(h, justify="right")
     per_doc.add_column("status")
     for doc in report.documents:
-        status = f"[red]failed: {doc.error}[/red]" if doc.failed else "ok"
-        per_doc.add_row(doc.doc_id, *_counts_row(doc.counts), status)
+        status = Text(f"failed: {doc.error}", style="red") if doc.failed else Text("ok")
+        per_doc.add_row(doc.doc_id, *_counts_row(doc.counts), *doc_cost(doc), status)
     return [head, summary, per_field, per_doc]
 
 
@@ -294,11 +330,13 @@ def to_markdown(report: Report, *, max_diffs: int = 50) -> str:
     lines.append("|---" * (len(_COUNT_HEADERS) + 2) + "|")
     for name, counts in report.fields.items():
         lines.append(f"| `{name}` | {' | '.join(_counts_row(counts))} | {counts.support} |")
-    lines += ["", "## Per document", "", f"| document | {heads} | status |"]
-    lines.append("|---" * (len(_COUNT_HEADERS) + 2) + "|")
+    cost_heads = " | ".join(_COST_HEADERS)
+    lines += ["", "## Per document", "", f"| document | {heads} | {cost_heads} | status |"]
+    lines.append("|---" * (len(_COUNT_HEADERS) + len(_COST_HEADERS) + 2) + "|")
     for doc in report.documents:
         status = f"failed: {_md_escape(doc.error or '')}" if doc.failed else "ok"
-        lines.append(f"| {doc.doc_id} | {' | '.join(_counts_row(doc.counts))} | {status} |")
+        cells = " | ".join([*_counts_row(doc.counts), *doc_cost(doc)])
+        lines.append(f"| {doc.doc_id} | {cells} | {status} |")
     wrong = [d for d in report.documents if d.diffs]
     if wrong:
         lines += ["", "## Errors by document"]

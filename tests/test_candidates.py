@@ -1,0 +1,281 @@
+"""The candidates strategy: code finds the candidates, the model reads each, code computes.
+
+Through the public API against the fake server; the fake "model" answers each numbered
+candidate by reading the request, as a model would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, ClassVar
+
+import pytest
+from pydantic import BaseModel
+
+import llmx
+from llmx.candidates import Candidate, groups, reader_for
+from llmx.normalize import DocumentContext
+from llmx.schemas import load_schema
+from llmx.testing import FakeOpenAI, structured
+
+ARTICLE = (
+    "发布时间：2023-02-08\n"
+    "湖州一月份引进项目再创新高\n"
+    "今年以来,湖州精准招商,一月份已引进3亿元以上项目28个,同比增长21.7%;"
+    "签约项目总投资达437亿元,同比增长156%,其中超百亿元项目1个。\n"
+    "近日,总投资139亿元的卫蓝新能源固态电池项目落户南太湖新区。"
+    "南太湖新区还引进总投资1.2亿元的蓝固锂电和总投资10亿元的南木纳米两大链上项目。\n"
+    "该市设立总规模超600亿元的绿色产业基金,安排100亿元财政资金奖励重大项目,"
+    "年产值可达200亿元。\n"
+    "5月6日,天合光能淮安基地一期项目竣工投产、二期项目开工。\n"
+)
+NAMES = {
+    "139亿元": ("卫蓝新能源固态电池项目", "卫蓝新能源", "固态电池", "南太湖新区"),
+    "1.2亿元": ("蓝固锂电", "蓝固锂电", None, "南太湖新区"),
+    "10亿元": ("南木纳米", "南木纳米", None, "南太湖新区"),
+}
+
+
+def _candidates(request: dict[str, Any]) -> list[str]:
+    user = request["messages"][-1]["content"]
+    return re.findall(r"^c\d+：(.*)$", user, flags=re.M)
+
+
+def _keys(request: dict[str, Any]) -> dict[str, list[str]]:
+    """The answer keys the request's schema asks for, per candidate."""
+    params = request["tools"][0]["function"]["parameters"]
+    defs = params.get("$defs", {})
+    out = {}
+    for key, prop in params["properties"].items():
+        ref = prop["$ref"].rsplit("/", 1)[-1]
+        out[key] = list(defs[ref]["properties"])
+    return out
+
+
+def reader_model(request: dict[str, Any]) -> Any:
+    """Answer each candidate: name the marked project, call counts stats, the rest none."""
+    answers: dict[str, Any] = {}
+    for number, (key, fields) in enumerate(_keys(request).items()):
+        text = _candidates(request)[number]
+        marked = re.search(r"【(.*?)】", text)
+        mark = marked.group(1) if marked else ""
+        answer: dict[str, Any] = dict.fromkeys(fields)
+        if "name" not in fields:  # a statistic
+            answer["kind"] = "stat"
+        elif mark in NAMES:
+            name, investor, industry, place = NAMES[mark]
+            answer.update(
+                kind="project", name=name, investor=investor, industry=industry, place=place
+            )
+        elif mark.endswith("项目"):
+            answer.update(kind="project", name=mark.split("、")[-1], investor="天合光能")
+        else:
+            answer["kind"] = "none"
+        answers[key] = answer
+    return structured(answers)
+
+
+def _settings(server: FakeOpenAI, **more: Any) -> dict[str, Any]:
+    return {
+        "base_url": server.base_url,
+        "api_key": "test",
+        "model": "m",
+        "mode": "tools",
+        "strategy": "candidates",
+        **more,
+    }
+
+
+def test_every_record_of_the_story_numbers_from_spans(fake_openai: FakeOpenAI) -> None:
+    fake_openai.default = reader_model
+    result = llmx.extract(ARTICLE, "investment", **_settings(fake_openai))
+    assert result.error is None and result.record is not None
+    projects = {p.name: p for p in result.record.projects}
+    assert set(projects) >= {"卫蓝新能源固态电池项目", "蓝固锂电", "南木纳米"}
+    weilan = projects["卫蓝新能源固态电池项目"]
+    assert weilan.amount is not None and weilan.amount.value == 139e8  # from the span
+    assert weilan.stage == "signed"
+    assert (weilan.location.city, weilan.location.park) == ("湖州市", "南太湖新区")
+    assert projects["南木纳米"].amount.value == 10e8  # type: ignore[union-attr]
+    # a project found by its name and its stage verb, with the date of its sentence
+    tianhe = [p for p in result.record.projects if "一期" in p.name]
+    assert tianhe and tianhe[0].stage == "in_production" and tianhe[0].date == "2023-05-06"
+    # stats: one figure, its own count or amount and 同比, never fused
+    stats = sorted(result.record.stats, key=lambda s: (s.project_count or 0, s.yoy_pct or 0))
+    by_count = {s.project_count: s for s in stats if s.project_count is not None}
+    assert by_count[28].yoy_pct == 21.7 and by_count[28].amount is None
+    assert by_count[28].period == "2023-01" and by_count[28].region == "湖州市"
+    assert "引进3亿元以上项目" in by_count[28].scope
+    amounts = [s for s in stats if s.amount is not None]
+    assert [(s.amount.value, s.yoy_pct) for s in amounts] == [(437e8, 156.0)]  # type: ignore[union-attr]
+    # funds, rewards and output are never records
+    values = {p.amount.value for p in result.record.projects if p.amount is not None}
+    assert not values & {600e8, 100e8, 200e8}
+    # evidence is the candidate's sentence: grounded exactly, offsets into the input
+    assert result.grounding and all(g.status == "exact" for g in result.grounding)
+    for g in result.grounding:
+        assert g.start is not None and g.end is not None
+        assert ARTICLE[g.start : g.end].strip()
+
+
+def test_the_answer_shape_has_one_entry_per_candidate(fake_openai: FakeOpenAI) -> None:
+    fake_openai.default = reader_model
+    llmx.extract(ARTICLE, "investment", **_settings(fake_openai, group_size=3))
+    assert fake_openai.calls >= 3
+    for request in fake_openai.chat_requests:
+        keys = _keys(request.json)
+        params = request.json["tools"][0]["function"]["parameters"]
+        assert sorted(params["required"]) == sorted(keys)
+        assert len(keys) == len(_candidates(request.json)) <= 3
+        # the fixed instructions come first, so a server can reuse their prefix
+        assert request.messages[0]["role"] == "system"
+        assert "【" not in request.messages[0]["content"] or "c1" in request.messages[0]["content"]
+    systems = {r.messages[0]["content"] for r in fake_openai.chat_requests}
+    assert len(systems) == 1
+
+
+def test_an_answer_missing_a_candidate_is_asked_again(fake_openai: FakeOpenAI) -> None:
+    """A model that stops after the first candidate does not validate; it is re-asked."""
+    short = {"c1": {"kind": "stat"}}
+    fake_openai.queue(structured(short))
+    fake_openai.default = reader_model
+    result = llmx.extract(ARTICLE, "investment", **_settings(fake_openai, group_size=8))
+    assert result.error is None
+    assert any("re-asked" in n for n in result.notes)
+    assert len(result.record.stats) >= 2  # type: ignore[union-attr]
+
+
+def test_names_the_story_does_not_back_are_dropped(fake_openai: FakeOpenAI) -> None:
+    def inventive(request: dict[str, Any]) -> Any:
+        return structured(
+            {
+                key: (
+                    dict.fromkeys(fields) | {"kind": "project", "name": "不存在的幻想项目"}
+                    if "name" in fields
+                    else {"kind": "stat"}
+                )
+                for key, fields in _keys(request).items()
+            }
+        )
+
+    fake_openai.default = inventive
+    result = llmx.extract(ARTICLE, "investment", **_settings(fake_openai))
+    assert result.error is None and result.record is not None
+    assert result.record.projects == []
+    assert result.record.stats  # stats need no name from the model
+
+
+def test_cached_answers_make_no_requests(fake_openai: FakeOpenAI) -> None:
+    fake_openai.default = reader_model
+    first = llmx.extract(ARTICLE, "investment", **_settings(fake_openai))
+    calls = fake_openai.calls
+    again = llmx.extract(ARTICLE, "investment", **_settings(fake_openai))
+    assert fake_openai.calls == calls and again.cached and again.usage.requests == 0
+    assert again.record == first.record
+
+
+def test_auto_is_candidates_for_a_schema_with_a_reader_else_chunks(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LLMX_STRATEGY", raising=False)
+    settings = _settings(fake_openai)
+    del settings["strategy"]
+    with llmx.Extractor("investment", **settings) as ex:
+        assert ex.strategy == "candidates"
+
+    class Paper(BaseModel):
+        title: str
+        evidence: str
+
+    class Citations(BaseModel):
+        papers: list[Paper]
+
+    with llmx.Extractor(Citations, **settings) as ex:
+        assert ex.strategy == "chunks"
+    with pytest.raises(llmx.ConfigError, match="candidate reader"):
+        llmx.Extractor(Citations, **settings, strategy="candidates")
+
+
+def test_chunks_strategy_asks_small_windows_for_any_schema(fake_openai: FakeOpenAI) -> None:
+    class Paper(BaseModel):
+        title: str
+        evidence: str
+
+    class Citations(BaseModel):
+        papers: list[Paper]
+
+    sentence = "这是一篇引用了论文的文章，论文题目很长很长很长很长。"
+    article = sentence * 120  # ~3,000 characters
+    fake_openai.default = structured({"papers": [{"title": "论文", "evidence": sentence}]})
+    result = llmx.extract(article, Citations, **_settings(fake_openai, strategy="chunks"))
+    assert result.error is None
+    sizes = [len(r.messages[-1]["content"]) for r in fake_openai.chat_requests]
+    assert len(sizes) >= 3 and max(sizes) < 1400
+    assert len(result.record.papers) == 1  # type: ignore[union-attr]  # merged
+
+
+def test_a_user_schema_can_bring_its_own_reader(fake_openai: FakeOpenAI) -> None:
+    """The documented hook: a reader on the schema class is used as is."""
+
+    class Answer(BaseModel):
+        title: str | None = None
+
+    class Reader:
+        prompt = "investment_candidates"
+
+        def find(self, text: str, context: DocumentContext) -> list[Candidate]:
+            return [
+                Candidate(m.start(), m.end(), m.group(0), (m.start(), m.end()), "papers")
+                for m in re.finditer(r"《[^》]+》", text)
+            ]
+
+        def question(self, candidate: Candidate) -> type[BaseModel]:
+            return Answer
+
+        def build(
+            self, candidate: Candidate, answer: BaseModel, context: DocumentContext
+        ) -> list[tuple[str, dict[str, Any]]]:
+            return [("papers", {"title": candidate.text.strip("《》"), "evidence": candidate.text})]
+
+    class Paper(BaseModel):
+        title: str
+        evidence: str
+
+    class Citations(BaseModel):
+        papers: list[Paper]
+        __llmx_reader__: ClassVar[Reader] = Reader()
+
+    assert reader_for(Citations) is not None
+    fake_openai.default = lambda req: structured({k: {"title": None} for k in _keys(req)})
+    text = "我读了《机器学习综述》和《图神经网络》，还有《中文分词研究》。"
+    result = llmx.extract(text, Citations, **_settings(fake_openai, group_size=2))
+    assert [p.title for p in result.record.papers] == ["机器学习综述", "图神经网络", "中文分词研究"]  # type: ignore[union-attr]
+    assert fake_openai.calls == 2
+
+
+def test_groups_are_even_and_cover_everything() -> None:
+    items = [Candidate(i, i + 1, "x") for i in range(10)]
+    for size in (1, 3, 4, 10, 20):
+        parts = groups(items, size)
+        assert [c for g in parts for c in g] == items
+        assert max(len(g) for g in parts) <= size
+        assert max(len(g) for g in parts) - min(len(g) for g in parts) <= 1
+    assert groups([], 4) == []
+
+
+def test_investment_finder_offsets_and_kinds() -> None:
+    reader = reader_for(load_schema("investment"))
+    assert reader is not None
+    text = ARTICLE
+    found = reader.find(text, DocumentContext(text=text))
+    for c in found:
+        assert text[c.start : c.end] == c.text
+        assert c.anchor is not None and c.start <= c.anchor[0] < c.anchor[1] <= c.end
+    marks = [(c.kind, text[c.anchor[0] : c.anchor[1]]) for c in found if c.anchor]
+    assert ("stats", "28个") in marks and ("stats", "437亿元") in marks
+    assert ("projects", "139亿元") in marks
+    # funds, rewards, output and thresholds are not candidates
+    anchors = {m for _, m in marks}
+    assert not anchors & {"超600亿元", "100亿元", "200亿元", "3亿元"}
+    assert json.dumps([c.marked for c in found], ensure_ascii=False).count("【") == len(found)
