@@ -505,6 +505,8 @@
     panel.appendChild(fieldsTable(rec.fields, function (path, v) {
       setPath(rec.fields, path, v);
       rec.edited = true;
+      var label = document.querySelector(".rec[data-id='" + rec.id + "'] b");
+      if (label) label.textContent = recordLabel(rec);
     }, rec.list));
     var g = rec.grounding;
     var where = rec.start !== null && rec.start !== undefined ? "characters " + rec.start + "–" + rec.end : "not in the text";
