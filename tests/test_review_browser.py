@@ -197,7 +197,9 @@ def test_highlights_sit_at_the_grounding_offsets(
     for start, end in found.values():
         assert spans[start, end].text == text[start:end]
     assert browser.find_element("css selector", "#text").text == text.rstrip("\n")
-    colours = {m.get_attribute("data-list"): m.value_of_css_property("background-color") for m in marks}
+    colours = {
+        m.get_attribute("data-list"): m.value_of_css_property("background-color") for m in marks
+    }
     assert colours["projects"] != colours["stats"]
 
     # the record whose evidence was not found is listed apart, not hidden
@@ -209,9 +211,10 @@ def test_highlights_sit_at_the_grounding_offsets(
     start, end = found["projects[1]"]
     spans[start, end].click()
     panel = wait_for(browser, "#record")
-    assert panel.find_element("css selector", "input[data-field='name']").get_attribute(
-        "value"
-    ) == "南木纳米项目"
+    assert (
+        panel.find_element("css selector", "input[data-field='name']").get_attribute("value")
+        == "南木纳米项目"
+    )
     assert "10亿 read as 1000000000" in panel.text
     assert f"characters {start}–{end}" in panel.text
     assert "confidence: 0.3" in panel.text
@@ -256,7 +259,7 @@ def set_field(driver: Any, name: str, value: str) -> None:
 def test_correct_save_fixture_and_eval_scores_it(
     browser: Any, served: tuple[str, Any], seed: Seed, tmp_path: Path
 ) -> None:
-    url, settings = served
+    url, _ = served
     open_doc(browser, url, "alpha")
     text = seed.text("alpha")
 
@@ -340,9 +343,10 @@ def test_xss_document_shows_markup_as_text_and_runs_nothing(
     url, _ = served
     browser.get(url)
     wait_for(browser, "#doclist")
-    assert "<script>document.title='pwned-meta'</script>" in browser.find_element(
-        "css selector", "#doclist"
-    ).text
+    assert (
+        "<script>document.title='pwned-meta'</script>"
+        in browser.find_element("css selector", "#doclist").text
+    )
     open_doc(browser, url, "xss")
     pane = browser.find_element("css selector", "#text")
     assert "<script>document.title='pwned-script'</script>" in pane.text
@@ -351,9 +355,10 @@ def test_xss_document_shows_markup_as_text_and_runs_nothing(
     panel = wait_for(browser, "#record")
     name = panel.find_element("css selector", "input[data-field='name']").get_attribute("value")
     assert name.startswith("<img src=x onerror=")
-    assert "<script>document.title='pwned-note'</script>" in browser.find_element(
-        "css selector", "#side"
-    ).text
+    assert (
+        "<script>document.title='pwned-note'</script>"
+        in browser.find_element("css selector", "#side").text
+    )
     assert browser.find_elements("css selector", "#app img, #app script") == []
     assert "<b>bold?</b>" in browser.find_element("css selector", ".meta").text
     assert "pwned" not in browser.title
@@ -381,8 +386,9 @@ def test_static_page_same_views_read_only_no_network(
     assert browser.find_elements("css selector", "#save, #add, #record input") == []
     browser.get(page.as_uri() + "#/doc/3")
     wait_until(browser, lambda d: d.find_elements("css selector", "#docid"))
-    assert "<script>document.title='pwned-script'</script>" in browser.find_element(
-        "css selector", "#text"
-    ).text
+    assert (
+        "<script>document.title='pwned-script'</script>"
+        in browser.find_element("css selector", "#text").text
+    )
     assert "pwned" not in browser.title
     assert beacon.hits == []
