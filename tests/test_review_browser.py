@@ -392,3 +392,33 @@ def test_static_page_same_views_read_only_no_network(
     )
     assert "pwned" not in browser.title
     assert beacon.hits == []
+
+
+def test_eval_report_draws_scores_and_sources(browser: Any, tmp_path: Path) -> None:
+    from llmx.evals import to_html
+    from tests.test_eval_html import GOLD, TEXTS, make
+
+    base, _ = make(tmp_path / "base", pred={k: GOLD[k] for k in GOLD})
+    report, views = make(tmp_path / "now")
+    page = tmp_path / "report.html"
+    page.write_text(to_html(report, baseline=base, sources=views), encoding="utf-8")
+    browser.get(page.as_uri())
+    wait_for(browser, "#doc-chart")
+    for chart in ("#doc-chart", "#baseline-chart"):
+        size = browser.find_element("css selector", chart).size
+        assert size["width"] > 500 and size["height"] > 60
+    bars = browser.find_elements("css selector", "#doc-chart rect.bar-f1")
+    widths = [float(b.get_attribute("width")) for b in bars]
+    assert len(widths) == 2 and widths[1] > widths[0] > 0
+    gold = browser.find_elements("css selector", "#doc-a + .sources .gold mark")
+    assert [m.text for m in gold] == ["甲公司签约乙项目，投资5亿元", "张三说：很好"]
+    for m in gold:
+        start, end = int(m.get_attribute("data-start")), int(m.get_attribute("data-end"))
+        assert TEXTS["a"][start:end] == m.text
+    pred = browser.find_elements("css selector", "#doc-a + .sources .predicted mark")
+    assert [m.text for m in pred] == ["甲公司签约乙项目"]
+    assert "<script>alert(1)</script>" in browser.find_element("css selector", ".sources").text
+    browser.execute_script("document.querySelector('#doc-chart').scrollIntoView()")
+    shot(browser, "eval-report.png")
+    browser.execute_script("document.querySelector('.sources').scrollIntoView()")
+    shot(browser, "eval-report-sources.png")
