@@ -48,7 +48,7 @@ class ReviewSettings:
     schema: type[BaseModel] | None = None
     roots: list[Path] = field(default_factory=list)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    _infos: dict[str, ListInfo] | None = None
+    _infos: dict[str, ListInfo] | None = field(default=None, init=False, repr=False)
 
     @property
     def infos(self) -> dict[str, ListInfo]:
