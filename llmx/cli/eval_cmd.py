@@ -72,7 +72,6 @@ def eval_command(
     2 on a usage or setup error.
     """
     # heavy imports (scipy, openai, instructor) wait until the command runs
-    # heavy imports (scipy, openai, instructor) wait until the command runs
     from llmx.evals import (
         Report,
         compare_to_baseline,
@@ -82,6 +81,7 @@ def eval_command(
         to_markdown,
         write_html,
     )
+    from llmx.evals.sources import source_views
     from llmx.schemas import load_schema
 
     try:
@@ -106,13 +106,21 @@ def eval_command(
             )
             report = asyncio.run(_live_eval(fixture_list, schema_cls, prompt, settings))
         print_report(report, console=err_console)
+        base = Report.load(baseline) if baseline is not None else None
         report_dir.mkdir(parents=True, exist_ok=True)
         report.save(report_dir / "report.json")
         (report_dir / "report.md").write_text(to_markdown(report), encoding="utf-8")
-        write_html(report, report_dir / "report.html")
+        sources = source_views(fixture_list, report, schema_cls)
+        write_html(
+            report,
+            report_dir / "report.html",
+            baseline=base,
+            tolerance=tolerance,
+            sources=sources,
+        )
         err_console.print(f"reports: {report_dir}/report.{{json,md,html}}")
-        if baseline is not None:
-            diff = compare_to_baseline(report, Report.load(baseline), tolerance=tolerance)
+        if base is not None:
+            diff = compare_to_baseline(report, base, tolerance=tolerance)
             err_console.print(diff.to_text())
             if diff.regressions:
                 raise typer.Exit(1)

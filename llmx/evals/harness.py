@@ -15,7 +15,13 @@ from llmx.errors import EvalError
 from llmx.evals.compare import ScoreConfig
 from llmx.evals.fixtures import Fixture, check_gold
 from llmx.evals.report import Report
-from llmx.evals.score import DocumentScore, field_names, record_lists, score_document
+from llmx.evals.score import (
+    DocumentScore,
+    field_names,
+    prediction_dict,
+    record_lists,
+    score_document,
+)
 from llmx.types import Result
 
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "requests")
@@ -91,6 +97,8 @@ def build_report(
             "cached": outcome.cached,
             "attempts": outcome.attempts,
             "seconds": round(outcome.seconds, 3),
+            # what was predicted, for the report's sources with evidence highlighted
+            "predicted": prediction_dict(outcome.record) if error is None else None,
         }
         for key in USAGE_KEYS:
             value = outcome.usage.get(key, 0)

@@ -1,19 +1,29 @@
 """A self-contained HTML page for an eval :class:`~llmx.evals.report.Report`.
 
-Inline CSS only, no scripts or external assets: the page can be mailed or
-archived as one file. It shows the header, per-list and per-field bars, a
-per-document table, and for every document each wrong, missed or spurious
-field with gold beside predicted and the records' evidence.
+Inline CSS and SVG only, no scripts or external assets: the page can be mailed or
+archived as one file. It shows the header, per-list and per-field bars, the
+scores per document drawn (and against a baseline report when one is given), a
+per-document table, and for every document each wrong, missed or spurious field
+with gold beside predicted and, with ``sources``, the document's text twice, gold
+evidence highlighted on the left and predicted evidence on the right.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from html import escape
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from llmx.evals.baseline import compare_to_baseline
+from llmx.evals.charts import baseline_chart, document_chart
 from llmx.evals.report import Report, format_value, header_lines, list_label, pct
 from llmx.evals.score import Counts, DocumentScore, FieldDiff
+from llmx.evals.sources import EvidenceSpan, SourceView
+
+#: highlight colours per record list, in schema order
+PALETTE = ("#ffd166", "#9ad0f5", "#b8e986", "#f7a6c8", "#c9b6ff", "#ffb38a")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC",sans-serif;margin:2em;
@@ -33,6 +43,13 @@ th{background:#f3f5fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .tag.spurious{border:1px solid #5b7bd5}
 .ev{color:#555;font-size:12px;max-width:420px}
 code{font-size:13px}
+.sources{display:grid;grid-template-columns:1fr 1fr;gap:12px;margin:.6em 0}
+.src{white-space:pre-wrap;border:1px solid #dde;padding:8px;font-size:14px;line-height:1.7;
+max-height:420px;overflow:auto;background:#fff}
+.src mark{border-radius:2px;padding:0 1px;color:inherit}
+.src h4{margin:0 0 4px;font-size:13px;white-space:normal}
+.lost{font-size:12px;color:#b3261e;white-space:normal}
+.chart text{font-family:inherit}
 """
 
 
@@ -90,7 +107,57 @@ def _evidence(diff: FieldDiff) -> str:
     return "<br>".join(parts)
 
 
-def _document_section(doc: DocumentScore) -> str:
+def _highlighted(text: str, spans: Sequence[EvidenceSpan], colours: Mapping[str, str]) -> str:
+    """``text`` escaped, with each located span in a ``<mark>`` (overlaps split)."""
+    located = [
+        (s.start, s.end, s)
+        for s in spans
+        if s.start is not None and s.end is not None and s.end > s.start
+    ]
+    cuts = sorted({0, len(text), *(a for a, _, _ in located), *(b for _, b, _ in located)})
+    out: list[str] = []
+    for a, b in pairwise(cuts):
+        covering = [s for start, end, s in located if start <= a and end >= b]
+        piece = escape(text[a:b])
+        if not covering:
+            out.append(piece)
+            continue
+        first = covering[0]
+        title = "; ".join(f"{s.list}[{s.index}] {s.label or ''}".strip() for s in covering)
+        out.append(
+            f'<mark style="background:{colours.get(first.list, PALETTE[0])}" '
+            f'data-list="{escape(first.list)}" data-start="{a}" data-end="{b}" '
+            f'title="{escape(title)}">{piece}</mark>'
+        )
+    return "".join(out)
+
+
+def _lost(spans: Sequence[EvidenceSpan]) -> str:
+    lost = [s for s in spans if s.start is None]
+    if not lost:
+        return ""
+    items = "".join(
+        f"<li>{escape(s.list)}[{s.index}] {escape(s.label or '')}: {escape(s.quote)}</li>"
+        for s in lost
+    )
+    return f'<div class="lost">evidence not found in the text:<ul>{items}</ul></div>'
+
+
+def _source_section(view: SourceView, colours: Mapping[str, str]) -> str:
+    if view.text is None:
+        return f'<p class="low">Source not shown: {escape(view.problem or "")}</p>'
+    sides = []
+    for side, spans in (("gold", view.gold), ("predicted", view.pred)):
+        sides.append(
+            f'<div class="src {side}"><h4>{side} evidence ({len(spans)})</h4>'
+            f"{_highlighted(view.text, spans, colours)}{_lost(spans)}</div>"
+        )
+    return f'<div class="sources">{"".join(sides)}</div>'
+
+
+def _document_section(
+    doc: DocumentScore, view: SourceView | None = None, colours: Mapping[str, str] | None = None
+) -> str:
     c = doc.counts
     out = [
         f'<h3 id="{_anchor(doc.doc_id)}">{escape(doc.doc_id)} '
@@ -100,6 +167,8 @@ def _document_section(doc: DocumentScore) -> str:
         out.append(
             f'<p class="low">Failed: {escape(doc.error or "")} (scored as an empty prediction)</p>'
         )
+    if view is not None:
+        out.append(_source_section(view, colours or {}))
     if not doc.diffs:
         out.append("<p>No wrong, missed or spurious fields.</p>")
         return "\n".join(out)
@@ -119,8 +188,21 @@ def _document_section(doc: DocumentScore) -> str:
     return "\n".join(out)
 
 
-def to_html(report: Report, *, title: str | None = None) -> str:
-    """Render ``report`` as one self-contained HTML page."""
+def to_html(
+    report: Report,
+    *,
+    title: str | None = None,
+    baseline: Report | None = None,
+    tolerance: float = 0.02,
+    sources: Mapping[str, SourceView] | None = None,
+) -> str:
+    """Render ``report`` as one self-contained HTML page.
+
+    ``baseline`` adds the comparison drawn (regressions beyond ``tolerance`` in red)
+    and baseline marks on the per-document chart; ``sources`` (from
+    :func:`~llmx.evals.sources.source_views`) adds each document's text with gold
+    and predicted evidence highlighted side by side.
+    """
     title = title or f"llmx eval · {report.schema}"
     parts = [
         "<!DOCTYPE html>",
@@ -166,6 +248,19 @@ def to_html(report: Report, *, title: str | None = None) -> str:
         )
     parts.append("</table>")
 
+    parts.append("<h2>Scores per document</h2>")
+    parts.append(document_chart(report, baseline))
+    if baseline is not None:
+        diff = compare_to_baseline(report, baseline, tolerance=tolerance)
+        parts.append("<h2>Against the baseline</h2>")
+        parts.append(
+            f"<p>Baseline of {escape(baseline.created or '-')} "
+            f"({escape(baseline.model or '-')}): {len(diff.regressions)} regression(s), "
+            f"{len(diff.improvements)} improvement(s).</p>"
+        )
+        parts.append(baseline_chart(diff))
+        parts.extend(f'<p class="low">{escape(note)}</p>' for note in diff.notes)
+
     parts.append("<h2>Per document</h2>")
     parts.append(f"<table><tr><th>document</th>{_HEAD}<th>errors</th><th>status</th></tr>")
     for doc in report.documents:
@@ -177,16 +272,33 @@ def to_html(report: Report, *, title: str | None = None) -> str:
         )
     parts.append("</table>")
 
+    colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(report.record_lists)}
     parts.append("<h2>Documents</h2>")
+    if sources:
+        legend = " ".join(
+            f'<mark style="background:{c}">{escape(name)}</mark>' for name, c in colours.items()
+        )
+        parts.append(f"<p>Evidence highlighted per list: {legend}</p>")
     for doc in report.documents:
-        parts.append(_document_section(doc))
+        view = sources.get(doc.doc_id) if sources else None
+        parts.append(_document_section(doc, view, colours))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
-def write_html(report: Report, path: str | Path) -> Path:
+def write_html(
+    report: Report,
+    path: str | Path,
+    *,
+    baseline: Report | None = None,
+    tolerance: float = 0.02,
+    sources: Mapping[str, SourceView] | None = None,
+) -> Path:
     """Write :func:`to_html` of ``report`` to ``path`` (parents created)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_html(report), encoding="utf-8")
+    out.write_text(
+        to_html(report, baseline=baseline, tolerance=tolerance, sources=sources),
+        encoding="utf-8",
+    )
     return out
