@@ -460,6 +460,7 @@ class EndpointClient:
         usage: Usage | None = None,
         notes: list[str] | None = None,
         retry_cut_off: bool = True,
+        temperature: float | None = None,
     ) -> tuple[M, str]:
         """Ask for one record of ``schema``; returns it and the raw JSON it came from.
 
@@ -467,7 +468,8 @@ class EndpointClient:
         sees what failed attempts cost too; why an answer was re-asked goes to
         ``notes``. An answer cut off at ``max_tokens`` is asked once more, warmer,
         unless ``retry_cut_off`` is false (the caller has a better plan, such as asking
-        for a shorter text). Raises :class:`TransientEndpointError`,
+        for a shorter text). ``temperature`` overrides the settings' for this call.
+        Raises :class:`TransientEndpointError`,
         :class:`ClientEndpointError` or :class:`ExtractionError`
         (:class:`TruncatedAnswerError` for a cut-off answer).
         """
@@ -514,6 +516,8 @@ class EndpointClient:
                     reserved = await self.limiter.acquire(estimate) if self.limiter else 0
                     before = usage.total_tokens
                     params = self.request_params()
+                    if temperature is not None:
+                        params["temperature"] = temperature
                     if truncated:
                         params["temperature"] = max(params["temperature"], TRUNCATION_TEMPERATURE)
                         params["frequency_penalty"] = TRUNCATION_FREQUENCY_PENALTY

@@ -31,7 +31,7 @@ from llmx.config import Settings, resolve_settings
 from llmx.endpoints import Endpoint, EndpointClient, fast_response_model
 from llmx.errors import ConfigError, ExtractionError, LlmxError, TruncatedAnswerError
 from llmx.ground import ground_record
-from llmx.merge import merge_records
+from llmx.merge import merge_records, name_similarity, same_item
 from llmx.normalize.context import DocumentContext
 from llmx.prompts import Prompt, load_prompt, schema_outline
 from llmx.ratelimit import RateLimiter
@@ -50,6 +50,8 @@ _CACHE_FORMAT = 1
 #: a text at least this long whose answer was cut off at max_tokens is asked for again in
 #: halves; a shorter one gets one more try at a higher temperature instead
 MIN_SPLIT_CHARS = 200
+#: sampling temperature of the passes after the first (``passes`` > 1)
+PASS_TEMPERATURE = 0.7
 
 
 class Extractor(Generic[M]):
@@ -95,6 +97,8 @@ class Extractor(Generic[M]):
             if self.reader is not None and self.strategy == "candidates"
             else None
         )
+        #: per document being read: a validated record's share of agreeing passes
+        self._confidence: dict[int, float] = {}
         #: shared request/token budget; set by the batch runner
         self.limiter: RateLimiter | None = None
         self._client: EndpointClient | None = None
@@ -232,6 +236,8 @@ class Extractor(Generic[M]):
         # of the caller's own class again (validation used a faster subclass)
         merged = merge_records(records)
         record = self.schema.model_construct(_fields_set=merged.model_fields_set, **dict(merged))
+        if self.settings.passes > 1 and self.strategy == "candidates":
+            result.confidence = _confidence_paths(record, records, self._confidence)
         result.grounding = ground_record(record, clean)
         result.record = self._apply_grounding_policy(record, result.grounding, notes)
         result.cached = cached_all
@@ -294,14 +300,32 @@ class Extractor(Generic[M]):
                 ) from exc
             notes.append("no candidates found in the text")
             return True
+        passes = self.settings.passes
         for group in groups(candidates, self.settings.group_size):
             answered = await self._answer_group(group, context, doc_id, usage, notes)
-            for candidate, answer, cached in answered:
+            others = [
+                await self._answer_group(group, context, doc_id, usage, notes, pass_index=k)
+                for k in range(1, passes)
+            ]
+            for i, (candidate, answer, cached) in enumerate(answered):
                 cached_all = cached_all and cached
                 for list_name, item in self.reader.build(candidate, answer, context):
                     record = self._validate_item(list_name, item, context)
-                    if record is not None:
-                        records.append(record)
+                    if record is None:
+                        continue
+                    records.append(record)
+                    if passes > 1:
+                        agreed = 1 + sum(
+                            any(
+                                _same_item(item, other)
+                                for name, other in self.reader.build(
+                                    candidate, later[i][1], context
+                                )
+                                if name == list_name
+                            )
+                            for later in others
+                        )
+                        self._confidence[id(record)] = agreed / passes
         notes.extend(n for n in context.notes if n not in notes)
         return cached_all
 
@@ -312,9 +336,12 @@ class Extractor(Generic[M]):
         doc_id: str,
         usage: Usage,
         notes: list[str],
+        *,
+        pass_index: int = 0,
     ) -> list[tuple[Candidate, BaseModel, bool]]:
         """Ask about one group of candidates; a group whose answer is cut off at
-        max_tokens is asked again one candidate at a time."""
+        max_tokens is asked again one candidate at a time. Passes after the first are
+        asked warmer (:data:`PASS_TEMPERATURE`), each its own cache entry."""
         assert self.reader is not None and self._reader_prompt is not None
         model = answers_model(tuple(self.reader.question(c) for c in group))
         home = context.home
@@ -331,7 +358,12 @@ class Extractor(Generic[M]):
         )
         try:
             answers, cached = await self._ask(
-                messages, context, usage, model=model, retry_cut_off=len(group) == 1
+                messages,
+                context,
+                usage,
+                model=model,
+                retry_cut_off=len(group) == 1,
+                pass_index=pass_index,
             )
         except TruncatedAnswerError:
             if len(group) == 1:
@@ -339,7 +371,9 @@ class Extractor(Generic[M]):
             notes.append("answer cut off at max_tokens: asked again one candidate at a time")
             out: list[tuple[Candidate, BaseModel, bool]] = []
             for candidate in group:
-                out += await self._answer_group([candidate], context, doc_id, usage, notes)
+                out += await self._answer_group(
+                    [candidate], context, doc_id, usage, notes, pass_index=pass_index
+                )
             return out
         return [(c, a, cached) for c, a in zip(group, answers_of(answers, len(group)), strict=True)]
 
@@ -440,6 +474,7 @@ class Extractor(Generic[M]):
         *,
         retry_cut_off: bool = True,
         model: type[BaseModel] | None = None,
+        pass_index: int = 0,
     ) -> tuple[Any, bool]:
         """One answer of ``model`` (default: the schema), from the cache or the endpoint,
         and whether it came from the cache."""
@@ -457,6 +492,7 @@ class Extractor(Generic[M]):
                 "schema": fingerprint,
                 "prompt": [self.prompt.name, self.prompt.version, self.prompt.fingerprint],
                 "params": client.request_params(),
+                **({"pass": pass_index, "temperature": PASS_TEMPERATURE} if pass_index else {}),
             }
         )
         validation_context = {"llmx": context}
@@ -483,6 +519,7 @@ class Extractor(Generic[M]):
                 usage=spent,
                 notes=context.notes,
                 retry_cut_off=retry_cut_off,
+                temperature=PASS_TEMPERATURE if pass_index else None,
             )
         except TruncatedAnswerError:
             if not retry_cut_off:  # the caller asks for parts of the text instead
@@ -549,6 +586,41 @@ def drop_paths(record: M, paths: list[str]) -> M:
         items = node[route[-1]]
         node[route[-1]] = [item for i, item in enumerate(items) if i not in indices]
     return type(record).model_validate(data)
+
+
+def _same_item(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two passes built the same raw item: same evidence and, where they have
+    one, names that agree."""
+    if a.get("evidence") != b.get("evidence"):
+        return False
+    na, nb = a.get("name"), b.get("name")
+    if isinstance(na, str) and isinstance(nb, str):
+        return name_similarity(na, nb) >= 0.8
+    return True
+
+
+def _confidence_paths(
+    record: BaseModel, parts: list[Any], by_part: dict[int, float]
+) -> dict[str, float]:
+    """Confidence per list item path of the merged ``record``: the highest of the parts
+    (single-item records) that hold an equal item or were merged into it."""
+    out: dict[str, float] = {}
+    for name in type(record).model_fields:
+        items = getattr(record, name)
+        if not isinstance(items, list):
+            continue
+        evidence = {id(p): getattr(p, name)[0] for p in parts if getattr(p, name, None)}
+        for index, item in enumerate(items):
+            scores = [
+                by_part.get(pid, 1.0)
+                for pid, part_item in evidence.items()
+                if part_item == item or same_item(part_item, item)
+            ]
+            if scores:
+                out[f"{name}[{index}]"] = max(scores)
+    for pid in [id(p) for p in parts]:
+        by_part.pop(pid, None)
+    return out
 
 
 def _strategy(wanted: str, reader: CandidateReader | None) -> str:

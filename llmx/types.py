@@ -110,6 +110,9 @@ class Result(Generic[T]):
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cost_usd: float | None = None
+    #: with ``passes`` > 1: per record path (``projects[0]``), the share of passes whose
+    #: answer gave that record
+    confidence: dict[str, float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -117,7 +120,7 @@ class Result(Generic[T]):
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL line ``llmx run`` writes for this document."""
-        return {
+        line = {
             "doc_id": self.doc_id,
             "source": self.source,
             "record": self.record.model_dump(mode="json") if self.record is not None else None,
@@ -130,3 +133,6 @@ class Result(Generic[T]):
             "seconds": round(self.seconds, 3),
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 8),
         }
+        if self.confidence is not None:
+            line["confidence"] = {k: round(v, 3) for k, v in self.confidence.items()}
+        return line

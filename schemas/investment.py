@@ -28,6 +28,7 @@ from llmx.normalize import (
     find_money_spans,
     get_context,
     official_name,
+    parse_money,
     parse_number,
     reconcile_money,
     resolve_date,
@@ -467,6 +468,11 @@ _NAME_LEAD_RE = re.compile(
     r"^(?:在|作为|随着|由|对|将|把|其中|以及|还有|而|同时|此外|目前|今年|去年|近日|日前|"
     r"成功|正式|顺利|已经|已|还|共|总投资|投资)+"
 )
+_JUNK_NAME_RE = re.compile(
+    r"促进|树立|招商引资|洽谈|一批|推进|意识|工作|服务|引进一批|加快|全力|围绕|聚焦|保障|"
+    r"研判|作战|简化|破解|支持|推动|打造|实施|举行|举办|召开|仪式|活动|会议|记者|表示|说|"
+    r"这些|一大批|好项目|大项目|我们|他们"
+)
 _REFERS_BACK_RE = re.compile(r"^(?:其中|此次|本次|这次|会上|当天|现场|该项目|项目|该|此外|同时)")
 
 
@@ -553,7 +559,7 @@ class InvestmentReader:
             before = text[sentences[i - 1][0] : sentences[i - 1][1]] if i else ""
             prev_span = sentences[i - 1] if i else None
             out.extend(self._in_sentence(text, (s, e), before, prev_span, sentences[:i], context))
-        return out
+        return _one_per_figure(out)
 
     # -- one sentence ------------------------------------------------------------
     def _in_sentence(
@@ -608,9 +614,9 @@ class InvestmentReader:
             if _AGGREGATE_RE.search(lead):
                 stats.append({"anchor": (a, b), "amount": money})
             elif _INVEST_RE.search(lead):
-                projects.append({"anchor": (a, b), "amount": money})
+                projects.append({"anchor": (a, b), "amount": money, **_named_after(text, b, e)})
             else:
-                opened.append({"anchor": (a, b), "amount": money})
+                opened.append({"anchor": (a, b), "amount": money, **_named_after(text, b, e)})
         for y in yoys:
             owner = next((st for st in reversed(stats) if st["anchor"][1] <= y.start), None)
             if owner is not None and "yoy_pct" not in owner:
@@ -673,10 +679,16 @@ class InvestmentReader:
             ca, cb = _clause_bounds(text, p, p + 2, s, e, _SUBCLAUSE_STOP)
             after = text[p + 2 : min(e, p + 12)]
             told, _ = _stage_in(text, p + 2, min(cb, p + 12))
-            if told is None and not re.match(r"[^，,。；;、]{0,3}(?:现场|工地|建设)", after):
+            told_before, _ = _stage_in(text, ca, p)
+            if (
+                told is None
+                and told_before is None
+                and not re.match(r"[^，,。；;、]{0,3}(?:现场|工地|建设)", after)
+            ):
                 continue
             name = _NAME_LEAD_RE.sub("", text[ca:p])
-            if len(name) < 2 or _GENERIC_PROJECT.match(name):
+            name = re.split(r"的还有|还有|签约|引进|落户|开工|建设的|加快|加紧", name)[-1]
+            if len(name) < 2 or _GENERIC_PROJECT.match(name) or _JUNK_NAME_RE.search(name):
                 continue
             if any(ca - 12 <= item["anchor"][0] <= cb for item in money):
                 continue  # the amount's candidate is this project
@@ -727,7 +739,9 @@ class InvestmentReader:
             places = [f for f in find_places(part) if _local(f.text, context)]
             if places:
                 return places[-1].text
-            if re.search(r"我市|全市|该市|本市|我区|全区|该区|我县|全县|园区", part):
+            if re.search(r"园区|开发区|经开区|高新区|新区|新城|全区", part):
+                return _main_zone(context) or _home_name(context)
+            if re.search(r"我市|全市|该市|本市|我区|该区|我县|全县", part):
                 return _home_name(context)
         return None
 
@@ -769,8 +783,12 @@ class InvestmentReader:
                 )
             ]
         seen = candidate.text + candidate.before
-        name = _quoted(said.get("name"), seen)
-        if not name or _GENERIC_PROJECT.match(name.removesuffix("项目")):
+        name = facts.get("name") or _quoted(said.get("name"), seen)
+        if (
+            not name
+            or _GENERIC_PROJECT.match(name.removesuffix("项目"))
+            or _JUNK_NAME_RE.search(name)
+        ):
             return []
         if "amount" not in facts and candidate.anchor is not None:
             # a project found by its name: the model's name must be that mention
@@ -778,11 +796,14 @@ class InvestmentReader:
             mention = candidate.text[a:b]
             if name not in mention and mention.removesuffix("项目") not in name:
                 return []
-        investor = _quoted(said.get("investor"), seen)
-        if investor is not None and (investor == name or investor.endswith("项目")):
+        near = _clause_of(candidate) + name
+        investor = _quoted(said.get("investor"), near)
+        if investor is not None and (
+            investor == name or investor.endswith("项目") or _JUNK_NAME_RE.search(investor)
+        ):
             investor = None
         industry = said.get("industry")
-        if not isinstance(industry, str) or not industry.strip() or industry not in seen:
+        if not isinstance(industry, str) or not industry.strip() or industry not in near:
             industry = None
         place = _quoted(said.get("place"), seen) or facts.get("place")
         return [
@@ -802,6 +823,32 @@ class InvestmentReader:
         ]
 
 
+_NAME_AFTER_RE = re.compile(
+    r"的([^，,。；;、：:…！？!?“”]{2,40}?)"
+    r"(?=[，,。；;、：:…！？!?“”]|和总投资|及总投资|与总投资|和投资|$)"
+)
+_NAME_TAIL_RE = re.compile(
+    r"(?:[两二三四五六七八九十\d]+[大个家项]\S{0,6}项目|等\S*|项目建设|建设)$"
+)
+
+
+def _named_after(text: str, end: int, stop: int) -> dict[str, str]:
+    """The project named right after an amount (``总投资139亿元的卫蓝新能源固态电池项目``):
+    code reads that name, so the model cannot give one amount another project's name."""
+    m = _NAME_AFTER_RE.match(text, end, stop)
+    if m is None:
+        return {}
+    name = _NAME_TAIL_RE.sub("", m.group(1))
+    name = re.split(r"(?:落户|签约|开工|投产|竣工|建设|项目现场|正在|已经|在|于)", name)[0]
+    if (
+        len(name) < 2
+        or _GENERIC_PROJECT.match(name.removesuffix("项目"))
+        or _JUNK_NAME_RE.search(name)
+    ):
+        return {}
+    return {"name": name}
+
+
 def _shift(figure: Figure, by: int) -> Figure:
     return Figure(figure.start + by, figure.end + by, figure.text, figure.value)
 
@@ -818,6 +865,40 @@ def _quoted(value: Any, text: str) -> str | None:
     # the model may join a name's parts across a short gap: keep it when most of it is there
     hits = sum(1 for ch in v if ch in text)
     return v if hits >= 0.8 * len(v) else None
+
+
+def _figure_key(candidate: Candidate) -> tuple[Any, ...] | None:
+    facts = candidate.facts
+    amount = facts.get("amount")
+    parsed = parse_money(amount["text"]) if isinstance(amount, dict) else None
+    value = parsed.value if parsed is not None else None
+    if value is None and facts.get("project_count") is None:
+        return None
+    return (value, facts.get("project_count"))
+
+
+def _one_per_figure(candidates: list[Candidate]) -> list[Candidate]:
+    """A statistic told twice (a headline, then the body; a recap) is one candidate: the
+    one in the longest sentence, where its period and scope are told."""
+    best: dict[tuple[Any, ...], Candidate] = {}
+    for c in candidates:
+        key = _figure_key(c) if c.kind == "stats" else None
+        if key is not None and (key not in best or len(c.text) > len(best[key].text)):
+            best[key] = c
+    keep = {id(c) for c in best.values()}
+    return [c for c in candidates if c.kind != "stats" or _figure_key(c) is None or id(c) in keep]
+
+
+def _clause_of(candidate: Candidate) -> str:
+    """The part of the candidate's sentence around its anchor, between 、，；: where its
+    investor and industry must be told (a list names several projects in one sentence)."""
+    if candidate.anchor is None:
+        return candidate.text
+    a, b = (x - candidate.start for x in candidate.anchor)
+    text = candidate.text
+    lo = max(text.rfind(ch, 0, a) for ch in "、，,；;。") + 1
+    his = [i for i in (text.find(ch, b) for ch in "、，,；;。") if i >= 0]
+    return text[lo : min(his) if his else len(text)]
 
 
 def _scope_of(candidate: Candidate) -> str | None:
@@ -846,6 +927,19 @@ def _local(name: str, context: DocumentContext) -> bool:
     if home is None:
         return False
     return any(d.code[:2] == (home.code or "")[:2] for d in Gazetteer.load().short.get(name, ()))
+
+
+def _main_zone(context: DocumentContext) -> str | None:
+    """The zone the story is about: a named zone or park mentioned at least twice, the
+    most mentioned first."""
+    counts: dict[str, int] = {}
+    for f in find_places(context.text):
+        if not Gazetteer.load().lookup(f.text) and re.search(r"区|园|新城$", f.text):
+            counts[f.text] = counts.get(f.text, 0) + 1
+    if not counts:
+        return None
+    zone, n = max(counts.items(), key=lambda kv: kv[1])
+    return zone if n >= 2 else None
 
 
 def _home_name(context: DocumentContext) -> str | None:

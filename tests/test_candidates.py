@@ -162,7 +162,11 @@ def test_names_the_story_does_not_back_are_dropped(fake_openai: FakeOpenAI) -> N
     fake_openai.default = inventive
     result = llmx.extract(ARTICLE, "investment", **_settings(fake_openai))
     assert result.error is None and result.record is not None
-    assert result.record.projects == []
+    names = {p.name for p in result.record.projects}
+    assert "不存在的幻想项目" not in names
+    # a name that code reads right after an amount does not depend on the model
+    assert {"卫蓝新能源固态电池项目", "蓝固锂电", "南木纳米"} <= names
+    assert all(name in ARTICLE for name in names)
     assert result.record.stats  # stats need no name from the model
 
 
@@ -279,3 +283,33 @@ def test_investment_finder_offsets_and_kinds() -> None:
     anchors = {m for _, m in marks}
     assert not anchors & {"超600亿元", "100亿元", "200亿元", "3亿元"}
     assert json.dumps([c.marked for c in found], ensure_ascii=False).count("【") == len(found)
+
+
+def test_passes_record_agreement_as_confidence(fake_openai: FakeOpenAI) -> None:
+    """Three passes: the warm passes drop one project; its confidence is 1/3, the rest 1."""
+
+    def doubting(request: dict[str, Any]) -> Any:
+        reply = reader_model(request)
+        if request.get("temperature", 0) > 0:  # a later pass forgets 南木纳米
+            answers = {
+                k: (dict(v, kind="none") if v.get("name") == "南木纳米" else v)
+                for k, v in reply.obj.items()
+            }
+            return structured(answers)
+        return reply
+
+    fake_openai.default = doubting
+    result = llmx.extract(ARTICLE, "investment", **_settings(fake_openai, passes=3))
+    assert result.error is None and result.record is not None and result.confidence
+    by_name = {
+        p.name: result.confidence[f"projects[{i}]"] for i, p in enumerate(result.record.projects)
+    }
+    assert by_name["南木纳米"] == pytest.approx(1 / 3)
+    assert by_name["卫蓝新能源固态电池项目"] == 1.0
+    assert all(result.confidence[f"stats[{i}]"] == 1.0 for i in range(len(result.record.stats)))
+    temperatures = sorted({r.json.get("temperature") for r in fake_openai.chat_requests})
+    assert temperatures == [0.0, 0.7]
+    assert result.to_dict()["confidence"] == {k: round(v, 3) for k, v in result.confidence.items()}
+    # one pass: no confidence in the output line
+    single = llmx.extract(ARTICLE, "investment", **_settings(fake_openai))
+    assert single.confidence is None and "confidence" not in single.to_dict()

@@ -52,6 +52,14 @@ StrategyOpt = Annotated[
 GroupSizeOpt = Annotated[
     int | None, typer.Option("--group-size", help="Candidates asked about per request.")
 ]
+PassesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--passes",
+        help="Ask each group of candidates N times (later passes warmer); each record's "
+        "share of agreeing passes is written as its confidence.",
+    ),
+]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Config file (TOML).")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")]
 RefreshOpt = Annotated[

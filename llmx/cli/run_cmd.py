@@ -17,6 +17,7 @@ from llmx.cli.common import (
     ModelOpt,
     ModeOpt,
     NoCacheOpt,
+    PassesOpt,
     ProfileOpt,
     PromptOpt,
     RecordOpt,
@@ -54,6 +55,7 @@ def run_command(
     concurrency: ConcurrencyOpt = None,
     strategy: StrategyOpt = None,
     group_size: GroupSizeOpt = None,
+    passes: PassesOpt = None,
     workers: Annotated[
         str | None,
         typer.Option(
@@ -107,6 +109,7 @@ def run_command(
             concurrency=concurrency,
             strategy=strategy,
             group_size=group_size,
+            passes=passes,
             workers=worker_count,
             no_cache=no_cache,
             refresh=refresh,
