@@ -18,7 +18,12 @@ import pytest
 
 from llmx.errors import LocalModelError
 
-ARTICLE = "发布时间：2023-02-08\n近日，总投资139亿元的卫蓝新能源固态电池项目落户湖州南太湖新区。\n"
+ARTICLE = (
+    "发布时间：2023-02-08\n"
+    "一月份，湖州已引进3亿元以上项目28个，同比增长21.7%。\n"
+    "近日，总投资139亿元的卫蓝新能源固态电池项目落户湖州南太湖新区。"
+    "南太湖新区还引进总投资10亿元的南木纳米项目。\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +56,9 @@ def test_llmx_run_uses_the_bundled_model_and_stops_it(bundled_model: Path, tmp_p
     article.write_text(ARTICLE, encoding="utf-8")
     out = tmp_path / "out.jsonl"
     before = _llama_servers()
-    env = {**os.environ, "LLMX_LOCAL_MODEL": str(bundled_model)}
+    # the default strategy, as a user runs it (the test suite pins another)
+    env = {k: v for k, v in os.environ.items() if k != "LLMX_STRATEGY"}
+    env["LLMX_LOCAL_MODEL"] = str(bundled_model)
     result = subprocess.run(
         [sys.executable, "-m", "llmx", "run", str(article), "--out", str(out), "--no-progress"],
         capture_output=True,
@@ -62,13 +69,14 @@ def test_llmx_run_uses_the_bundled_model_and_stops_it(bundled_model: Path, tmp_p
     assert result.returncode == 0, result.stderr
     line = json.loads(out.read_text(encoding="utf-8"))
     assert line["error"] is None
-    projects = line["record"]["projects"]
-    assert projects, line
-    project = projects[0]
-    assert "卫蓝" in project["name"]
+    projects = {p["name"]: p for p in line["record"]["projects"]}
+    assert set(projects) >= {"卫蓝新能源固态电池项目", "南木纳米项目"}, line
+    project = projects["卫蓝新能源固态电池项目"]
     assert project["amount"]["value"] == pytest.approx(139e8)
     assert project["location"]["city"] == "湖州市"
-    assert line["grounding"][0]["status"] in {"exact", "fuzzy"}
+    [stat] = line["record"]["stats"]
+    assert (stat["project_count"], stat["yoy_pct"], stat["period"]) == (28, 21.7, "2023-01")
+    assert all(g["status"] == "exact" for g in line["grounding"])
     assert line["usage"]["requests"] >= 1 and line["usage"]["completion_tokens"] > 0
     # the server llmx started is gone
     assert _llama_servers() - before == set()
