@@ -1,0 +1,514 @@
+"""Mentions of the same real-world thing across documents -> one entity.
+
+Any schema works: what identifies an item comes from its markers
+(:func:`llmx.fields.match_keys`) and its field types, never from domain words.
+
+* **Match keys** (``MatchKey`` fields, e.g. a project's ``name``) are compared by
+  similarity (rapidfuzz) after normalisation: NFKC, case-folded, spaces and punctuation
+  removed, and first the schema's own name normaliser when it has one (see *Hooks*).
+* **Conflicts** keep mentions apart whatever their names: money amounts whose ranges do
+  not overlap (a qualifier widens the range: ``at_least`` 100 ~ ``exact`` 139), another
+  currency, a different place at any level both state (a nested object of text fields
+  such as ``location``), different numbers (counts), and a different value of a field
+  the schema says must agree.
+* **Support**: a compatible amount, the same place, the same number or agreeing field,
+  a similar value of another text field (an investor) each count once.
+
+Two mentions are joined when their key similarity is at least 0.92 (a short, generic
+key also needs one supporting field), at least 0.75 with one supporting field, or at
+least 0.6 with two, and nothing conflicts. Joins are transitive only while no member of
+one group conflicts with a member of the other, so a bare generic name cannot chain two
+cities' projects together. Every join is recorded with its reason.
+
+Only mentions that share a **block** are compared: the first two and the last three
+characters of the normalised main key, and the first place value with the amount's
+order of magnitude. A block larger than :data:`MAX_BLOCK` is compared along its sort
+order with a window of :data:`WINDOW`, so the work stays linear in the mentions.
+Everything is deterministic: the same output file gives the same entities.
+
+Hooks
+-----
+The module that defines the record schema may define:
+
+``entity_name(model: type[BaseModel], field: str, value: str) -> str``
+    normalise a key or text value of an item of ``model`` for comparison across
+    documents (drop generic words, a leading place name ...).
+``ENTITY_AGREE: Mapping[str, Sequence[str]]``
+    per item class name, the fields that must be equal when both mentions state them
+    (a statistic's period).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel
+from rapidfuzz import fuzz
+
+from llmx.fields import Compare, marker, match_keys
+from llmx.tables.flatten import Column, ListTable
+
+__all__ = [
+    "MAX_BLOCK",
+    "WINDOW",
+    "Clusters",
+    "Hooks",
+    "Link",
+    "MatchPlan",
+    "block_keys",
+    "canonical_row",
+    "compare",
+    "features",
+    "hooks_for",
+    "link_blocks",
+]
+
+MAX_BLOCK = 200
+WINDOW = 24
+STRONG = 0.92
+MEDIUM = 0.75
+WEAK = 0.6
+SHORT_KEY = 4
+
+_TOLERANCE: dict[str, tuple[float, float]] = {
+    "exact": (0.97, 1.03),
+    "approx": (0.8, 1.2),
+    "at_least": (1.0, 3.0),
+    "at_most": (1 / 3, 1.0),
+}
+_PUNCT = re.compile(r"[\W_]+", re.UNICODE)
+
+NameHook = Callable[[type[BaseModel], str, str], str]
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What the schema's module adds to matching (see the module docstring)."""
+
+    name: NameHook | None = None
+    agree: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+def hooks_for(schema: type[BaseModel] | None) -> Hooks:
+    """The hooks the module defining ``schema`` provides (none when it has none)."""
+    if schema is None:
+        return Hooks()
+    module = sys.modules.get(schema.__module__)
+    name = getattr(module, "entity_name", None)
+    agree = getattr(module, "ENTITY_AGREE", None)
+    return Hooks(
+        name=name if callable(name) else None,
+        agree=agree if isinstance(agree, Mapping) else {},
+    )
+
+
+def _norm(value: str) -> str:
+    return _PUNCT.sub("", unicodedata.normalize("NFKC", value).casefold())
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class MatchPlan:
+    """Which columns of a list table play which part in matching."""
+
+    table: ListTable
+    keys: dict[str, float]
+    money: dict[str, tuple[str, str | None, str | None]]
+    places: dict[str, tuple[str, ...]]
+    numbers: tuple[str, ...]
+    agree: tuple[str, ...]
+    support: tuple[str, ...]
+    #: enum and date columns: an entity takes them from its latest mention
+    events: tuple[str, ...]
+    dates: tuple[str, ...]
+    hooks: Hooks
+
+    @property
+    def main_key(self) -> str | None:
+        if not self.keys:
+            return None
+        return max(self.keys, key=lambda k: (self.keys[k], -list(self.keys).index(k)))
+
+    @classmethod
+    def build(cls, table: ListTable, hooks: Hooks) -> MatchPlan:
+        model = table.model
+        top = {c.group: c for c in table.columns if len(c.path) == 1}
+        groups: dict[str, list[Column]] = {}
+        for c in table.columns:
+            if len(c.path) == 2:
+                groups.setdefault(c.group, []).append(c)
+        if model is not None:
+            keys = {k: w for k, w in match_keys(model).items() if k in top}
+            agree = tuple(a for a in hooks.agree.get(model.__name__, ()) if a in top)
+        else:
+            first = next(
+                (c.name for c in top.values() if c.kind == "text" and c.name != table.evidence),
+                None,
+            )
+            keys = {first: 1.0} if first else {}
+            agree = ()
+        money: dict[str, tuple[str, str | None, str | None]] = {}
+        places: dict[str, tuple[str, ...]] = {}
+        for group, cols in groups.items():
+            names = {c.path[1]: c for c in cols}
+            value = names.get("value")
+            if value is not None and value.kind in ("real", "integer"):
+                money[group] = (
+                    value.name,
+                    names["currency"].name if "currency" in names else None,
+                    names["qualifier"].name if "qualifier" in names else None,
+                )
+            elif all(c.kind == "text" for c in cols):
+                places[group] = tuple(c.name for c in cols)
+        dates = tuple(n for n in top if _is_date(model, n))
+        enums = tuple(n for n in top if _is_enum(model, n))
+        numbers = tuple(
+            n
+            for n, c in top.items()
+            if c.kind in ("integer", "real") and n not in keys and n not in agree
+        )
+        support = tuple(
+            n
+            for n, c in top.items()
+            if c.kind == "text"
+            and n not in keys
+            and n != table.evidence
+            and n not in agree
+            and n not in dates
+            and n not in enums
+        )
+        return cls(
+            table,
+            keys,
+            money,
+            places,
+            numbers,
+            agree,
+            support,
+            tuple(n for n in (*enums, *dates) if n not in agree),
+            dates,
+            hooks,
+        )
+
+    def normalise(self, column: str, value: str) -> str:
+        model = self.table.model
+        if self.hooks.name is not None and model is not None:
+            value = self.hooks.name(model, column, value)
+        return _norm(value)
+
+
+def _is_date(model: type[BaseModel] | None, name: str) -> bool:
+    if model is None:
+        return name in ("date", "period")
+    info = model.model_fields.get(name)
+    if info is None:
+        return False
+    compare = marker(info, Compare)
+    return isinstance(compare, Compare) and compare.name == "date"
+
+
+def _is_enum(model: type[BaseModel] | None, name: str) -> bool:
+    if model is None or name not in model.model_fields:
+        return False
+    ann = model.model_fields[name].annotation
+    return any(get_origin(a) is Literal for a in (ann, *get_args(ann)))
+
+
+# --------------------------------------------------------------------------- features
+
+Features = dict[str, Any]
+
+
+def features(row: Mapping[str, Any], plan: MatchPlan) -> Features:
+    """What matching needs of one mention row, JSON-ready."""
+    out: Features = {"d": row.get("doc_id")}
+    out["k"] = {
+        k: plan.normalise(k, v) for k in plan.keys if isinstance(v := row.get(k), str) and v
+    }
+    out["m"] = {}
+    for group, (value, currency, qualifier) in plan.money.items():
+        v = row.get(value)
+        if isinstance(v, int | float) and v > 0:
+            out["m"][group] = [
+                float(v),
+                row.get(currency) if currency else None,
+                row.get(qualifier) if qualifier else None,
+            ]
+    out["p"] = {
+        group: {c: _norm(v) for c in cols if isinstance(v := row.get(c), str) and v}
+        for group, cols in plan.places.items()
+    }
+    out["n"] = {n: row[n] for n in plan.numbers if row.get(n) is not None}
+    out["a"] = {a: row[a] for a in plan.agree if row.get(a) is not None}
+    out["s"] = {
+        s: plan.normalise(s, v) for s in plan.support if isinstance(v := row.get(s), str) and v
+    }
+    return out
+
+
+def block_keys(f: Features, plan: MatchPlan) -> list[str]:
+    """The blocks a mention is compared within (see the module docstring)."""
+    keys: list[str] = []
+    main = plan.main_key
+    name = f["k"].get(main) if main else None
+    if name:
+        keys.append(f"n:{name[:2]}")
+        if len(name) >= 3:
+            keys.append(f"t:{name[-3:]}")
+    place = next((v for group in f["p"].values() for v in group.values()), None)
+    for group, (value, _, _) in f["m"].items():
+        bucket = math.floor(math.log10(value)) if value > 0 else 0
+        keys.append(f"a:{group}:{place or ''}:{bucket}")
+    return keys
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def similarity(a: str, b: str) -> float:
+    """Similarity of two normalised keys in [0, 1]; containment counts."""
+    if not a or not b:
+        return 0.0
+    if a == b:
+        return 1.0
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    if len(short) >= 2 and short in long:
+        return 0.8 + 0.15 * len(short) / len(long)
+    return float(fuzz.ratio(a, b)) / 100.0
+
+
+def _interval(m: Sequence[Any]) -> tuple[float, float]:
+    lo, hi = _TOLERANCE.get(str(m[2]), _TOLERANCE["exact"])
+    return m[0] * lo, m[0] * hi
+
+
+def _fmt_money(m: Sequence[Any]) -> str:
+    return f"{m[2] or 'exact'} {m[0]:g}{' ' + m[1] if m[1] else ''}"
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return abs(float(a) - float(b)) <= 0.01 * max(abs(float(a)), abs(float(b)), 1.0)
+    return bool(a == b)
+
+
+def conflicts(fa: Features, fb: Features) -> str | None:
+    """Why two mentions cannot be the same entity, or None."""
+    for group, ma in fa["m"].items():
+        mb = fb["m"].get(group)
+        if mb is None:
+            continue
+        if ma[1] and mb[1] and ma[1] != mb[1]:
+            return f"{group} currency {ma[1]} vs {mb[1]}"
+        (alo, ahi), (blo, bhi) = _interval(ma), _interval(mb)
+        if ahi < blo or bhi < alo:
+            return f"{group} {_fmt_money(ma)} vs {_fmt_money(mb)}"
+    for group, pa in fa["p"].items():
+        pb = fb["p"].get(group, {})
+        for col, va in pa.items():
+            vb = pb.get(col)
+            if vb is not None and va != vb and va not in vb and vb not in va:
+                return f"{col} {va} vs {vb}"
+    for kind in ("n", "a"):
+        for col, va in fa[kind].items():
+            vb = fb[kind].get(col)
+            if vb is not None and not _same_number(va, vb):
+                return f"{col} {va} vs {vb}"
+    return None
+
+
+@dataclass(frozen=True)
+class Link:
+    """Why two mentions were judged the same entity."""
+
+    a: int
+    b: int
+    score: float
+    reason: str
+
+
+def compare(a: int, fa: Features, b: int, fb: Features, plan: MatchPlan) -> Link | None:
+    """A link between two mentions when they are the same entity (module docstring)."""
+    total = weight = 0.0
+    parts: list[str] = []
+    for key, w in plan.keys.items():
+        ka, kb = fa["k"].get(key), fb["k"].get(key)
+        if not ka or not kb:
+            continue
+        s = similarity(ka, kb)
+        total += w * s
+        weight += w
+        parts.append(f"{key} {s:.2f}" + ("" if ka == kb else f" ({ka} ~ {kb})"))
+    if not weight:
+        return None
+    sim = total / weight
+    if sim < WEAK or conflicts(fa, fb) is not None:
+        return None
+    support: list[str] = []
+    for group, ma in fa["m"].items():
+        if (mb := fb["m"].get(group)) is not None:
+            support.append(f"{group} {_fmt_money(ma)} ~ {_fmt_money(mb)}")
+    for group, pa in fa["p"].items():
+        pb = fb["p"].get(group, {})
+        same = [c for c, v in pa.items() if pb.get(c) == v]
+        if same:
+            support.append(f"same {same[-1]} {pa[same[-1]]}")
+    for kind in ("n", "a"):
+        for col, va in fa[kind].items():
+            if col in fb[kind]:
+                support.append(f"same {col} {va}")
+    for col, va in fa["s"].items():
+        vb = fb["s"].get(col)
+        if vb is not None and similarity(va, vb) >= 0.85:
+            support.append(f"{col} {va} ~ {vb}")
+    main = plan.main_key
+    short = (
+        main is not None and min(len(fa["k"].get(main, "")), len(fb["k"].get(main, ""))) < SHORT_KEY
+    )
+    n = len(support)
+    ok = (sim >= STRONG and (n >= 1 or not short)) or (sim >= MEDIUM and n >= 1) or n >= 2
+    if not ok:
+        return None
+    reason = "; ".join([*parts, *support])
+    return Link(min(a, b), max(a, b), round(sim + 0.02 * n, 4), reason)
+
+
+def link_blocks(
+    blocks: Iterable[Sequence[tuple[int, Features]]], plan: MatchPlan
+) -> tuple[list[Link], dict[int, Features]]:
+    """Candidate links within each block, and the features of the linked mentions."""
+    seen: set[tuple[int, int]] = set()
+    links: list[Link] = []
+    linked: dict[int, Features] = {}
+    main = plan.main_key
+    for block in blocks:
+        members = sorted(block, key=lambda m: (m[1]["k"].get(main, "") if main else "", m[0]))
+        width = len(members) if len(members) <= MAX_BLOCK else WINDOW
+        for i, (a, fa) in enumerate(members):
+            for b, fb in members[i + 1 : i + 1 + width]:
+                pair = (min(a, b), max(a, b))
+                if fa["d"] == fb["d"] or pair in seen:
+                    continue  # one document's own list was deduplicated when extracted
+                seen.add(pair)
+                link = compare(a, fa, b, fb, plan)
+                if link is not None:
+                    links.append(link)
+                    linked[a] = fa
+                    linked[b] = fb
+    return links, linked
+
+
+class Clusters:
+    """Union-find over mention ids that refuses a join when any two members conflict."""
+
+    def __init__(self, linked: Mapping[int, Features]) -> None:
+        self._features = linked
+        self._parent: dict[int, int] = {}
+        self._members: dict[int, list[int]] = {}
+
+    def find(self, x: int) -> int:
+        root = x
+        while (p := self._parent.get(root, root)) != root:
+            root = p
+        while x != root:
+            self._parent[x], x = root, self._parent.get(x, x)
+        return root
+
+    def join(self, link: Link) -> bool:
+        ra, rb = self.find(link.a), self.find(link.b)
+        if ra == rb:
+            return False
+        ma = self._members.get(ra, [ra])
+        mb = self._members.get(rb, [rb])
+        for x in ma:
+            for y in mb:
+                if conflicts(self._features[x], self._features[y]) is not None:
+                    return False
+        root, other = (ra, rb) if ra < rb else (rb, ra)
+        self._parent[other] = root
+        self._members[root] = sorted([*ma, *mb])
+        self._members.pop(other, None)
+        return True
+
+    def groups(self) -> dict[int, list[int]]:
+        """Root -> sorted members, for groups of two or more."""
+        return dict(self._members)
+
+
+def resolve(links: list[Link], linked: Mapping[int, Features]) -> tuple[Clusters, list[Link]]:
+    """Join the strongest links first; returns the clusters and the links used."""
+    clusters = Clusters(linked)
+    used = [
+        link for link in sorted(links, key=lambda x: (-x.score, x.a, x.b)) if clusters.join(link)
+    ]
+    return clusters, used
+
+
+# --------------------------------------------------------------------------- canonical
+
+
+def _mode(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    counts = Counter(present)
+    # most common; ties: the longest text, then the first seen
+    return max(counts, key=lambda v: (counts[v], len(str(v)), -present.index(v)))
+
+
+def _latest_key(row: Mapping[str, Any], plan: MatchPlan) -> tuple[str, str, int]:
+    date = next((str(row[d]) for d in plan.dates if row.get(d)), "")
+    return date, str(row.get("published") or ""), int(row.get("mention_id") or 0)
+
+
+def canonical_row(rows: Sequence[Mapping[str, Any]], plan: MatchPlan) -> dict[str, Any]:
+    """One entity row from its mention rows (all of the table's item columns).
+
+    Most common value for text and numbers; the most specific place (most levels
+    stated); an exact amount before a qualified one; enum and date fields together from
+    the latest mention that states them (by that date, then by publication date).
+    """
+    table = plan.table
+    out: dict[str, Any] = {}
+    by_group: dict[str, list[Column]] = {}
+    for c in table.columns:
+        by_group.setdefault(c.group, []).append(c)
+    for group, cols in by_group.items():
+        if group in plan.money:
+            value, _, qualifier = plan.money[group]
+            stated = [r for r in rows if r.get(value) is not None]
+            exact = [r for r in stated if qualifier is None or r.get(qualifier) == "exact"]
+            pool = exact or stated
+            best = _mode([r.get(value) for r in pool])
+            pick = next((r for r in pool if r.get(value) == best), None)
+            out.update({c.name: pick.get(c.name) if pick else None for c in cols})
+        elif group in plan.places:
+            names = [c.name for c in cols]
+            tuples = [tuple(r.get(n) for n in names) for r in rows]
+            best_place = max(
+                tuples,
+                key=lambda t: (sum(v is not None for v in t), tuples.count(t), -tuples.index(t)),
+            )
+            out.update(dict(zip(names, best_place, strict=True)))
+        elif group in plan.events:
+            continue
+        elif group == table.evidence:
+            out[cols[0].name] = rows[0].get(cols[0].name)
+        else:
+            for c in cols:
+                out[c.name] = _mode([r.get(c.name) for r in rows])
+    if plan.events:
+        stating = [r for r in rows if any(r.get(e) is not None for e in plan.events)]
+        latest = max(stating, key=lambda r: _latest_key(r, plan)) if stating else None
+        for e in plan.events:
+            out[e] = latest.get(e) if latest is not None else None
+    return out

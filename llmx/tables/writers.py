@@ -1,0 +1,516 @@
+"""The tables on disk: SQLite (stdlib ``sqlite3``), Parquet (pyarrow), CSV (stdlib ``csv``).
+
+Every export is first written to one SQLite file (:class:`SQLiteTables`): rows stream in,
+entities are matched block by block from it, and nothing is held in memory beyond one
+block and the links found. For a SQLite export that file is the result, finished for
+Datasette (foreign keys, indexes, full-text search, column descriptions). Parquet and
+CSV stream out of it batch by batch (:func:`write_parquet`, :func:`write_csv`), and
+:func:`arrow_tables` gives the same batches to pandas.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmx.tables.entities import (
+    Features,
+    Link,
+    MatchPlan,
+    block_keys,
+    canonical_row,
+    features,
+    link_blocks,
+    resolve,
+)
+from llmx.tables.flatten import Column, Kind, ListTable, OutputLine, TableSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "BATCH",
+    "SQLiteTables",
+    "Table",
+    "arrow_tables",
+    "datasette_metadata",
+    "write_csv",
+    "write_parquet",
+]
+
+BATCH = 8192
+_SQL_TYPE: dict[Kind, str] = {
+    "text": "TEXT",
+    "integer": "INTEGER",
+    "real": "REAL",
+    "boolean": "INTEGER",
+    "json": "TEXT",
+    "list": "TEXT",
+}
+ENTITY_COLUMNS: tuple[Column, ...] = (
+    Column("entity_id", "text", "Entity id (unique); mentions carry it"),
+    Column("mention_count", "integer", "Mentions of this entity across all documents"),
+    Column("doc_count", "integer", "Documents that mention it"),
+    Column("first_published", "text", "Earliest publication date among its documents"),
+    Column("last_published", "text", "Latest publication date among its documents"),
+    Column("doc_ids", "list", "The documents that mention it, in order of first mention"),
+)
+LINK_COLUMNS: tuple[Column, ...] = (
+    Column("entity_id", "text", "The entity the two mentions were joined into"),
+    Column("mention_id", "integer", "One mention"),
+    Column("linked_mention_id", "integer", "The mention it was joined with"),
+    Column("score", "real", "Key similarity plus 0.02 per supporting field"),
+    Column("reason", "text", "Why they were judged the same: similarities and agreeing fields"),
+)
+
+
+class Table:
+    """A written table: its name, columns, primary key and foreign keys."""
+
+    def __init__(
+        self,
+        name: str,
+        columns: Sequence[Column],
+        *,
+        pk: str | None = None,
+        fks: Mapping[str, tuple[str, str]] | None = None,
+        description: str = "",
+    ) -> None:
+        self.name = name
+        self.columns = tuple(columns)
+        self.pk = pk
+        self.fks = dict(fks or {})
+        self.description = description
+
+    def create_sql(self) -> str:
+        parts = []
+        for c in self.columns:
+            decl = f"{_q(c.name)} {_SQL_TYPE[c.kind]}"
+            if c.name == self.pk:
+                decl += " PRIMARY KEY"
+            parts.append(decl)
+        for col, (table, ref) in self.fks.items():
+            parts.append(f"FOREIGN KEY ({_q(col)}) REFERENCES {_q(table)}({_q(ref)})")
+        return f"CREATE TABLE {_q(self.name)} (\n  " + ",\n  ".join(parts) + "\n)"
+
+    def insert_sql(self) -> str:
+        names = ", ".join(_q(c.name) for c in self.columns)
+        marks = ", ".join("?" for _ in self.columns)
+        return f"INSERT INTO {_q(self.name)} ({names}) VALUES ({marks})"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def entity_id(table: str, doc_id: str, index: int) -> str:
+    """A mention's own entity id: stable for the same document and position."""
+    digest = hashlib.sha1(f"{table}\x1f{doc_id}\x1f{index}".encode()).hexdigest()
+    return f"{table[:1]}{digest[:12]}"
+
+
+class SQLiteTables:
+    """Builds all tables of one export in a SQLite file (see the module docstring)."""
+
+    def __init__(self, path: Path, spec: TableSpec, *, entities: bool, plans: list[MatchPlan]):
+        self.path = path
+        self.spec = spec
+        self.entities = entities
+        self.plans = {p.table.name: p for p in plans}
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=OFF")
+        self.conn.execute("PRAGMA synchronous=OFF")
+        self.conn.execute("ATTACH DATABASE '' AS scratch")  # a temporary file
+        self.tables = self._tables()
+        self.conn.execute("BEGIN")
+        for table in self.tables.values():
+            self.conn.execute(table.create_sql())
+        for t in spec.lists:
+            if entities:
+                self.conn.execute(
+                    f"CREATE TABLE scratch.{_q('match_' + t.name)} "
+                    "(mention_id INTEGER PRIMARY KEY, features TEXT)"
+                )
+                self.conn.execute(
+                    f"CREATE TABLE scratch.{_q('block_' + t.name)} (key TEXT, mention_id INTEGER)"
+                )
+        self._doc_insert = self.tables["documents"].insert_sql()
+        self._next_id = dict.fromkeys((t.name for t in spec.lists), 1)
+        self.documents = 0
+        self.replaced = 0
+
+    # -- layout
+    def _tables(self) -> dict[str, Table]:
+        spec = self.spec
+        tables = {
+            "documents": Table(
+                "documents",
+                spec.document_columns,
+                pk="doc_id",
+                description="One row per input document, failed ones included",
+            )
+        }
+        for t in spec.lists:
+            columns = [c for c in t.all_columns if self.entities or c.name != "entity_id"]
+            fks = {"doc_id": ("documents", "doc_id")}
+            if self.entities:
+                fks["entity_id"] = (t.entities, "entity_id")
+            tables[t.name] = Table(
+                t.name,
+                columns,
+                pk="mention_id",
+                fks=fks,
+                description=f"One row per extracted {t.name} record (a mention)",
+            )
+            if self.entities:
+                item = [c for c in t.columns if c.name != t.evidence]
+                tables[t.entities] = Table(
+                    t.entities,
+                    [*ENTITY_COLUMNS, *item],
+                    pk="entity_id",
+                    description=f"One row per real-world entity of {t.name}, across documents",
+                )
+                tables[t.links] = Table(
+                    t.links,
+                    LINK_COLUMNS,
+                    fks={
+                        "entity_id": (t.entities, "entity_id"),
+                        "mention_id": (t.name, "mention_id"),
+                        "linked_mention_id": (t.name, "mention_id"),
+                    },
+                    description=f"Why mentions of {t.name} were joined into one entity",
+                )
+        return tables
+
+    # -- rows
+    def add_document(
+        self, line: OutputLine, doc: dict[str, Any], mentions: Mapping[str, list[dict[str, Any]]]
+    ) -> None:
+        """Add one document and its mentions; a doc_id seen before is replaced (last wins)."""
+        conn = self.conn
+        if conn.execute("SELECT 1 FROM documents WHERE doc_id = ?", (line.doc_id,)).fetchone():
+            self._remove(line.doc_id)
+            self.replaced += 1
+        cols = self.tables["documents"].columns
+        conn.execute(self._doc_insert, [_sql_value(doc.get(c.name), c.kind) for c in cols])
+        self.documents += 1
+        for name, rows in mentions.items():
+            table = self.tables[name]
+            plan = self.plans.get(name)
+            match_rows: list[tuple[int, str]] = []
+            block_rows: list[tuple[str, int]] = []
+            values = []
+            for row in rows:
+                mid = self._next_id[name]
+                self._next_id[name] = mid + 1
+                row["mention_id"] = mid
+                if self.entities:
+                    row["entity_id"] = entity_id(name, row["doc_id"], row["item_index"])
+                values.append([_sql_value(row.get(c.name), c.kind) for c in table.columns])
+                if plan is not None and self.entities:
+                    f = features(row, plan)
+                    match_rows.append((mid, json.dumps(f, ensure_ascii=False)))
+                    block_rows.extend((k, mid) for k in block_keys(f, plan))
+            conn.executemany(table.insert_sql(), values)
+            if match_rows:
+                conn.executemany(
+                    f"INSERT INTO scratch.{_q('match_' + name)} VALUES (?, ?)", match_rows
+                )
+                conn.executemany(
+                    f"INSERT INTO scratch.{_q('block_' + name)} VALUES (?, ?)", block_rows
+                )
+
+    def _remove(self, doc_id: str) -> None:
+        conn = self.conn
+        for t in self.spec.lists:
+            if self.entities:
+                for scratch in ("match_", "block_"):
+                    conn.execute(
+                        f"DELETE FROM scratch.{_q(scratch + t.name)} WHERE mention_id IN "
+                        f"(SELECT mention_id FROM {_q(t.name)} WHERE doc_id = ?)",
+                        (doc_id,),
+                    )
+            conn.execute(f"DELETE FROM {_q(t.name)} WHERE doc_id = ?", (doc_id,))
+        conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+
+    # -- entities
+    def _blocks(self, name: str) -> Iterator[list[tuple[int, Features]]]:
+        conn = self.conn
+        cursor = conn.execute(
+            f"SELECT key, mention_id FROM scratch.{_q('block_' + name)} "
+            f"WHERE key IN (SELECT key FROM scratch.{_q('block_' + name)} "
+            "GROUP BY key HAVING count(*) > 1) ORDER BY key, mention_id"
+        )
+        for _, group in itertools.groupby(cursor, key=lambda r: r[0]):
+            ids = [r[1] for r in group]
+            members: list[tuple[int, Features]] = []
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                members.extend(
+                    (mid, json.loads(text))
+                    for mid, text in conn.execute(
+                        f"SELECT mention_id, features FROM scratch.{_q('match_' + name)} "
+                        f"WHERE mention_id IN ({marks})",
+                        chunk,
+                    )
+                )
+            yield members
+
+    def match_entities(self) -> dict[str, int]:
+        """Match mentions into entities and write the entities and links tables.
+
+        Returns the number of entities per list table.
+        """
+        counts: dict[str, int] = {}
+        if not self.entities:
+            return counts
+        conn = self.conn
+        for t in self.spec.lists:
+            plan = self.plans[t.name]
+            links, linked = link_blocks(self._blocks(t.name), plan)
+            clusters, used = resolve(links, linked)
+            groups = clusters.groups()
+            root_of = {m: root for root, members in groups.items() for m in members}
+            ids = self._entity_ids(t.name, groups)
+            conn.executemany(
+                f"UPDATE {_q(t.name)} SET entity_id = ? WHERE mention_id = ?",
+                [(ids[root], m) for root, members in groups.items() for m in members],
+            )
+            self._write_links(t, used, root_of, ids)
+            counts[t.name] = self._write_entities(t, plan)
+        return counts
+
+    def _entity_ids(self, name: str, groups: Mapping[int, list[int]]) -> dict[int, str]:
+        """Each group takes the entity id of its first mention (lowest mention_id)."""
+        out: dict[int, str] = {}
+        for root in groups:
+            row = self.conn.execute(
+                f"SELECT entity_id FROM {_q(name)} WHERE mention_id = ?", (root,)
+            ).fetchone()
+            out[root] = row[0]
+        return out
+
+    def _write_links(
+        self, t: ListTable, used: list[Link], root_of: Mapping[int, int], ids: Mapping[int, str]
+    ) -> None:
+        table = self.tables[t.links]
+        self.conn.executemany(
+            table.insert_sql(),
+            [(ids[root_of[link.a]], link.a, link.b, link.score, link.reason) for link in used],
+        )
+
+    def _write_entities(self, t: ListTable, plan: MatchPlan) -> int:
+        conn = self.conn
+        table = self.tables[t.entities]
+        mention_cols = [c.name for c in self.tables[t.name].columns]
+        cursor = conn.cursor()
+        cursor.execute(f"SELECT * FROM {_q(t.name)} ORDER BY entity_id, mention_id")
+        batch: list[list[Any]] = []
+        count = 0
+        insert = table.insert_sql()
+        for eid, group in itertools.groupby(
+            cursor, key=lambda r: r[mention_cols.index("entity_id")]
+        ):
+            rows = [dict(zip(mention_cols, r, strict=True)) for r in group]
+            doc_ids = list(dict.fromkeys(r["doc_id"] for r in rows))
+            published = sorted(str(r["published"]) for r in rows if r.get("published"))
+            row: dict[str, Any] = {
+                "entity_id": eid,
+                "mention_count": len(rows),
+                "doc_count": len(doc_ids),
+                "first_published": published[0] if published else None,
+                "last_published": published[-1] if published else None,
+                "doc_ids": doc_ids,
+                **canonical_row(rows, plan),
+            }
+            batch.append([_sql_value(row.get(c.name), c.kind) for c in table.columns])
+            count += 1
+            if len(batch) >= BATCH:
+                conn.executemany(insert, batch)
+                batch.clear()
+        if batch:
+            conn.executemany(insert, batch)
+        return count
+
+    # -- finishing
+    def finish(self, *, datasette: bool) -> None:
+        """Commit; with ``datasette``, add indexes, full-text search and column metadata."""
+        conn = self.conn
+        if datasette:
+            for t in self.spec.lists:
+                conn.execute(f"CREATE INDEX {_q(f'idx_{t.name}_doc_id')} ON {_q(t.name)}(doc_id)")
+                if self.entities:
+                    conn.execute(
+                        f"CREATE INDEX {_q(f'idx_{t.name}_entity_id')} ON {_q(t.name)}(entity_id)"
+                    )
+                    conn.execute(
+                        f"CREATE INDEX {_q(f'idx_{t.links}_entity_id')} ON {_q(t.links)}(entity_id)"
+                    )
+                self._fts(t)
+            conn.execute("CREATE INDEX idx_documents_status ON documents(status)")
+            self._column_table()
+        conn.execute("COMMIT")
+        conn.execute("DETACH DATABASE scratch")
+
+    def _fts(self, t: ListTable) -> None:
+        """Full-text search on the key names and the evidence (trigram: any language)."""
+        plan = self.plans.get(t.name)
+        names = [k for k in (plan.keys if plan else {}) if k in {c.name for c in t.columns}]
+        if t.evidence:
+            names.append(t.evidence)
+        if not names:
+            return
+        fts = f"{t.name}_fts"
+        cols = ", ".join(_q(n) for n in names)
+        self.conn.execute(
+            f"CREATE VIRTUAL TABLE {_q(fts)} USING fts5({cols}, "
+            f"content=[{t.name}], content_rowid='mention_id', tokenize='trigram')"
+        )
+        self.conn.execute(f"INSERT INTO {_q(fts)}({_q(fts)}) VALUES ('rebuild')")
+
+    def _column_table(self) -> None:
+        self.conn.execute(
+            "CREATE TABLE _llmx_columns (table_name TEXT, column_name TEXT, kind TEXT, "
+            "description TEXT, PRIMARY KEY (table_name, column_name))"
+        )
+        self.conn.executemany(
+            "INSERT INTO _llmx_columns VALUES (?, ?, ?, ?)",
+            [
+                (t.name, c.name, c.kind, c.description)
+                for t in self.tables.values()
+                for c in t.columns
+            ],
+        )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- reading back
+    def iter_batches(self, table: Table) -> Iterator[list[tuple[Any, ...]]]:
+        order = f" ORDER BY {_q(table.pk)}" if table.pk and table.pk != "doc_id" else ""
+        if table.pk is None:
+            order = " ORDER BY rowid"
+        cursor = self.conn.execute(f"SELECT * FROM {_q(table.name)}{order}")
+        while rows := cursor.fetchmany(BATCH):
+            yield rows
+
+
+def _sql_value(value: Any, kind: Kind) -> Any:
+    if value is None:
+        return None
+    if kind == "list" and not isinstance(value, str):
+        return json.dumps(list(value), ensure_ascii=False)
+    if kind == "boolean":
+        return int(bool(value))
+    return value
+
+
+def datasette_metadata(db_name: str, tables: Mapping[str, Table]) -> dict[str, Any]:
+    """Datasette metadata (``datasette DB -m FILE``): table and column descriptions."""
+    return {
+        "databases": {
+            db_name: {
+                "tables": {
+                    t.name: {
+                        "description": t.description,
+                        "columns": {c.name: c.description for c in t.columns if c.description},
+                    }
+                    for t in tables.values()
+                }
+            }
+        }
+    }
+
+
+# --------------------------------------------------------------------------- arrow, csv
+
+_ARROW: dict[Kind, str] = {
+    "text": "string",
+    "integer": "int64",
+    "real": "float64",
+    "boolean": "bool_",
+    "json": "string",
+}
+
+
+def _arrow_schema(table: Table) -> pa.Schema:
+    import pyarrow as pa
+
+    fields = []
+    for c in table.columns:
+        typ = pa.list_(pa.string()) if c.kind == "list" else getattr(pa, _ARROW[c.kind])()
+        meta = {"description": c.description} if c.description else None
+        fields.append(pa.field(c.name, typ, nullable=c.name != table.pk, metadata=meta))
+    return pa.schema(fields, metadata={"description": table.description})
+
+
+def _arrow_batches(store: SQLiteTables, table: Table) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+
+    schema = _arrow_schema(table)
+    kinds = [c.kind for c in table.columns]
+    for rows in store.iter_batches(table):
+        arrays = []
+        for i, kind in enumerate(kinds):
+            col: list[Any] = [r[i] for r in rows]
+            if kind == "list":
+                col = [json.loads(v) if v is not None else None for v in col]
+            elif kind == "boolean":
+                col = [bool(v) if v is not None else None for v in col]
+            arrays.append(pa.array(col, type=schema.field(i).type))
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def write_parquet(store: SQLiteTables, folder: Path) -> list[Path]:
+    """One ``<table>.parquet`` per table, written batch by batch."""
+    import pyarrow.parquet as pq
+
+    paths = []
+    for table in store.tables.values():
+        path = folder / f"{table.name}.parquet"
+        with pq.ParquetWriter(path, _arrow_schema(table)) as writer:
+            for batch in _arrow_batches(store, table):
+                writer.write_batch(batch)
+        paths.append(path)
+    return paths
+
+
+def arrow_tables(store: SQLiteTables) -> dict[str, pa.Table]:
+    """Every table as an Arrow table (the same types as the Parquet files)."""
+    import pyarrow as pa
+
+    return {
+        name: pa.Table.from_batches(list(_arrow_batches(store, table)), _arrow_schema(table))
+        for name, table in store.tables.items()
+    }
+
+
+def write_csv(store: SQLiteTables, folder: Path) -> list[Path]:
+    """One ``<table>.csv`` per table: UTF-8 with a BOM (Excel reads Chinese right),
+    a header row, lists and objects as JSON text, booleans as true/false."""
+    paths = []
+    for table in store.tables.values():
+        path = folder / f"{table.name}.csv"
+        booleans = [i for i, c in enumerate(table.columns) if c.kind == "boolean"]
+        with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow([c.name for c in table.columns])
+            for rows in store.iter_batches(table):
+                writer.writerows([_csv_bools(r, booleans) for r in rows] if booleans else rows)
+        paths.append(path)
+    return paths
+
+
+def _csv_bools(row: tuple[Any, ...], booleans: list[int]) -> list[Any]:
+    out = list(row)
+    for i in booleans:
+        if out[i] is not None:
+            out[i] = "true" if out[i] else "false"
+    return out
