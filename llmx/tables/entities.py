@@ -14,9 +14,9 @@ Any schema works: what identifies an item comes from its markers
 * **Support**: a compatible amount, the same place, the same number or agreeing field,
   a similar value of another text field (an investor) each count once.
 
-Two mentions are joined when their key similarity is at least 0.92 (a short, generic
-key also needs one supporting field), at least 0.75 with one supporting field, or at
-least 0.6 with two, and nothing conflicts. Joins are transitive only while no member of
+Two mentions are joined when their key similarity (:func:`similarity`) is at least 0.92
+(a short key, under four characters, also needs one supporting field) or at least 0.75
+with one supporting field, and nothing conflicts. Joins are transitive only while no member of
 one group conflicts with a member of the other, so a bare generic name cannot chain two
 cities' projects together. Every join is recorded with its reason.
 
@@ -44,9 +44,11 @@ import math
 import re
 import sys
 import unicodedata
+from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
@@ -59,22 +61,24 @@ __all__ = [
     "MAX_BLOCK",
     "WINDOW",
     "Clusters",
+    "Features",
     "Hooks",
     "Link",
     "MatchPlan",
+    "Summary",
     "block_keys",
     "canonical_row",
     "compare",
     "features",
     "hooks_for",
     "link_blocks",
+    "sort_key",
 ]
 
-MAX_BLOCK = 200
-WINDOW = 24
+MAX_BLOCK = 64
+WINDOW = 10
 STRONG = 0.92
 MEDIUM = 0.75
-WEAK = 0.6
 SHORT_KEY = 4
 
 _TOLERANCE: dict[str, tuple[float, float]] = {
@@ -132,7 +136,7 @@ class MatchPlan:
     dates: tuple[str, ...]
     hooks: Hooks
 
-    @property
+    @cached_property
     def main_key(self) -> str | None:
         if not self.keys:
             return None
@@ -261,29 +265,60 @@ def block_keys(f: Features, plan: MatchPlan) -> list[str]:
     main = plan.main_key
     name = f["k"].get(main) if main else None
     if name:
-        keys.append(f"n:{name[:2]}")
-        if len(name) >= 3:
-            keys.append(f"t:{name[-3:]}")
-    place = next((v for group in f["p"].values() for v in group.values()), None)
+        others = "|".join(v for k, v in sorted(f["k"].items()) if k != main)
+        keys.append(f"n:{name[:2]}|{others}")
+    place = "|".join(v for group in f["p"].values() for v in list(group.values())[:2])
     for group, (value, _, _) in f["m"].items():
-        bucket = math.floor(math.log10(value)) if value > 0 else 0
-        keys.append(f"a:{group}:{place or ''}:{bucket}")
+        bucket = math.floor(math.log10(value) * 2) if value > 0 else 0
+        keys.append(f"a:{group}:{place}:{bucket}")
     return keys
+
+
+def sort_key(f: Features) -> str:
+    """Where a mention sits in a large block: similar mentions end up side by side."""
+    parts = [*(v for _, v in sorted(f["k"].items())), *(str(v) for _, v in sorted(f["a"].items()))]
+    parts += [str(v) for _, v in sorted(f["n"].items())]
+    parts += [v for group in f["p"].values() for v in group.values()]
+    return "\x1f".join(parts)
 
 
 # --------------------------------------------------------------------------- compare
 
 
+def _affixes(a: str, b: str) -> tuple[int, int]:
+    """Lengths of the common prefix and of the common suffix (not overlapping it)."""
+    n = min(len(a), len(b))
+    p = 0
+    while p < n and a[p] == b[p]:
+        p += 1
+    s = 0
+    while s < n - p and a[-1 - s] == b[-1 - s]:
+        s += 1
+    return p, s
+
+
 def similarity(a: str, b: str) -> float:
-    """Similarity of two normalised keys in [0, 1]; containment counts."""
+    """Similarity of two normalised keys in [0, 1].
+
+    The common start and end are cut off first. When one key is left empty, the shorter
+    is contained in the longer (卫蓝固态电池 in 卫蓝新能源固态电池): similar. When both are
+    left with something, a shared start and a shared end of two characters or more each
+    (拓烯COC新材料 vs 拓烯高端光学新材料) is a middling 0.75; otherwise only what is left
+    is compared (逸正恒光伏组件 vs 鑫恒光伏组件: 逸正 vs 鑫), so a shared generic tail
+    alone never makes two names similar.
+    """
     if not a or not b:
         return 0.0
     if a == b:
         return 1.0
-    short, long = (a, b) if len(a) <= len(b) else (b, a)
-    if len(short) >= 2 and short in long:
-        return 0.8 + 0.15 * len(short) / len(long)
-    return float(fuzz.ratio(a, b)) / 100.0
+    p, s = _affixes(a, b)
+    ma, mb = a[p : len(a) - s], b[p : len(b) - s]
+    if not ma or not mb:
+        short, long = min(len(a), len(b)), max(len(a), len(b))
+        return 0.8 + 0.15 * short / long if short >= 2 else 0.0
+    if p >= 2 and s >= 2:
+        return 0.75
+    return float(fuzz.ratio(ma, mb)) / 100.0
 
 
 def _interval(m: Sequence[Any]) -> tuple[float, float]:
@@ -339,7 +374,7 @@ class Link:
 def compare(a: int, fa: Features, b: int, fb: Features, plan: MatchPlan) -> Link | None:
     """A link between two mentions when they are the same entity (module docstring)."""
     total = weight = 0.0
-    parts: list[str] = []
+    compared: list[tuple[str, float, str, str]] = []
     for key, w in plan.keys.items():
         ka, kb = fa["k"].get(key), fb["k"].get(key)
         if not ka or not kb:
@@ -347,11 +382,11 @@ def compare(a: int, fa: Features, b: int, fb: Features, plan: MatchPlan) -> Link
         s = similarity(ka, kb)
         total += w * s
         weight += w
-        parts.append(f"{key} {s:.2f}" + ("" if ka == kb else f" ({ka} ~ {kb})"))
+        compared.append((key, s, ka, kb))
     if not weight:
         return None
     sim = total / weight
-    if sim < WEAK or conflicts(fa, fb) is not None:
+    if sim < MEDIUM or conflicts(fa, fb) is not None:
         return None
     support: list[str] = []
     for group, ma in fa["m"].items():
@@ -375,82 +410,139 @@ def compare(a: int, fa: Features, b: int, fb: Features, plan: MatchPlan) -> Link
         main is not None and min(len(fa["k"].get(main, "")), len(fb["k"].get(main, ""))) < SHORT_KEY
     )
     n = len(support)
-    ok = (sim >= STRONG and (n >= 1 or not short)) or (sim >= MEDIUM and n >= 1) or n >= 2
+    ok = (sim >= STRONG and (n >= 1 or not short)) or (sim >= MEDIUM and n >= 1)
     if not ok:
         return None
+    parts = [f"{k} {s:.2f}" + ("" if ka == kb else f" ({ka} ~ {kb})") for k, s, ka, kb in compared]
     reason = "; ".join([*parts, *support])
     return Link(min(a, b), max(a, b), round(sim + 0.02 * n, 4), reason)
 
 
 def link_blocks(
-    blocks: Iterable[Sequence[tuple[int, Features]]], plan: MatchPlan
-) -> tuple[list[Link], dict[int, Features]]:
-    """Candidate links within each block, and the features of the linked mentions."""
-    seen: set[tuple[int, int]] = set()
-    links: list[Link] = []
-    linked: dict[int, Features] = {}
-    main = plan.main_key
-    for block in blocks:
-        members = sorted(block, key=lambda m: (m[1]["k"].get(main, "") if main else "", m[0]))
+    blocks: Iterable[tuple[str, Sequence[tuple[int, Features]]]], plan: MatchPlan
+) -> Iterator[Link]:
+    """Candidate links within each block, blocks in key order.
+
+    A pair that shares an earlier block was compared there and is skipped, so no set of
+    compared pairs is kept. Mentions of one document are never linked: its list was
+    deduplicated when it was extracted.
+    """
+    for key, block in blocks:
+        members = sorted(block, key=lambda m: (sort_key(m[1]), m[0]))
         width = len(members) if len(members) <= MAX_BLOCK else WINDOW
+        keys = {mid: block_keys(f, plan) for mid, f in members}
         for i, (a, fa) in enumerate(members):
             for b, fb in members[i + 1 : i + 1 + width]:
-                pair = (min(a, b), max(a, b))
-                if fa["d"] == fb["d"] or pair in seen:
-                    continue  # one document's own list was deduplicated when extracted
-                seen.add(pair)
+                if fa["d"] == fb["d"]:
+                    continue
+                if any(k < key and k in keys[b] for k in keys[a]):
+                    continue
                 link = compare(a, fa, b, fb, plan)
                 if link is not None:
-                    links.append(link)
-                    linked[a] = fa
-                    linked[b] = fb
-    return links, linked
+                    yield link
+
+
+@dataclass
+class Summary:
+    """What a group of mentions states, enough to tell whether it conflicts with another.
+
+    Money keeps the intersection of the members' ranges (ranges on a line overlap in
+    pairs exactly when they share a point), places and numbers their distinct values.
+    """
+
+    money: dict[str, tuple[float, float, str | None]]
+    places: dict[str, dict[str, set[str]]]
+    values: dict[str, list[Any]]
+
+    @classmethod
+    def of(cls, f: Features) -> Summary:
+        money = {}
+        for group, m in f["m"].items():
+            lo, hi = _interval(m)
+            money[group] = (lo, hi, m[1] or None)
+        places = {g: {c: {v} for c, v in p.items()} for g, p in f["p"].items()}
+        values = {c: [v] for kind in ("n", "a") for c, v in f[kind].items()}
+        return cls(money, places, values)
+
+    def conflicts(self, other: Summary) -> bool:
+        for group, (lo, hi, cur) in self.money.items():
+            if group in other.money:
+                olo, ohi, ocur = other.money[group]
+                if (cur and ocur and cur != ocur) or hi < olo or ohi < lo:
+                    return True
+        for group, cols in self.places.items():
+            ocols = other.places.get(group, {})
+            for col, names in cols.items():
+                for va in names:
+                    for vb in ocols.get(col, ()):
+                        if va != vb and va not in vb and vb not in va:
+                            return True
+        for col, values in self.values.items():
+            for va in values:
+                if any(not _same_number(va, vb) for vb in other.values.get(col, ())):
+                    return True
+        return False
+
+    def merge(self, other: Summary) -> Summary:
+        money = dict(self.money)
+        for group, (lo, hi, cur) in other.money.items():
+            if group in money:
+                slo, shi, scur = money[group]
+                money[group] = (max(lo, slo), min(hi, shi), scur or cur)
+            else:
+                money[group] = (lo, hi, cur)
+        places = {g: {c: set(v) for c, v in cols.items()} for g, cols in self.places.items()}
+        for group, cols in other.places.items():
+            for col, names in cols.items():
+                places.setdefault(group, {}).setdefault(col, set()).update(names)
+        stated = {c: list(v) for c, v in self.values.items()}
+        for col, vs in other.values.items():
+            stated.setdefault(col, []).extend(v for v in vs if v not in stated.get(col, ()))
+        return Summary(money, places, stated)
 
 
 class Clusters:
-    """Union-find over mention ids that refuses a join when any two members conflict."""
+    """Union-find over mention ids ``1..size`` that refuses a join when any two members
+    would conflict. Memory: one integer per mention plus one :class:`Summary` per group
+    of two or more; a single mention's features come from ``load``."""
 
-    def __init__(self, linked: Mapping[int, Features]) -> None:
-        self._features = linked
-        self._parent: dict[int, int] = {}
-        self._members: dict[int, list[int]] = {}
+    def __init__(self, size: int, load: Callable[[int], Features]) -> None:
+        self._parent = array("q", range(size + 1))
+        self._summary: dict[int, Summary] = {}
+        self._load = load
 
     def find(self, x: int) -> int:
+        parent = self._parent
         root = x
-        while (p := self._parent.get(root, root)) != root:
-            root = p
-        while x != root:
-            self._parent[x], x = root, self._parent.get(x, x)
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
         return root
+
+    def _summary_of(self, root: int) -> Summary:
+        summary = self._summary.get(root)
+        return summary if summary is not None else Summary.of(self._load(root))
 
     def join(self, link: Link) -> bool:
         ra, rb = self.find(link.a), self.find(link.b)
         if ra == rb:
             return False
-        ma = self._members.get(ra, [ra])
-        mb = self._members.get(rb, [rb])
-        for x in ma:
-            for y in mb:
-                if conflicts(self._features[x], self._features[y]) is not None:
-                    return False
+        sa, sb = self._summary_of(ra), self._summary_of(rb)
+        if sa.conflicts(sb):
+            return False
         root, other = (ra, rb) if ra < rb else (rb, ra)
         self._parent[other] = root
-        self._members[root] = sorted([*ma, *mb])
-        self._members.pop(other, None)
+        self._summary[root] = sa.merge(sb)
+        self._summary.pop(other, None)
         return True
 
-    def groups(self) -> dict[int, list[int]]:
-        """Root -> sorted members, for groups of two or more."""
-        return dict(self._members)
-
-
-def resolve(links: list[Link], linked: Mapping[int, Features]) -> tuple[Clusters, list[Link]]:
-    """Join the strongest links first; returns the clusters and the links used."""
-    clusters = Clusters(linked)
-    used = [
-        link for link in sorted(links, key=lambda x: (-x.score, x.a, x.b)) if clusters.join(link)
-    ]
-    return clusters, used
+    def roots(self) -> Iterator[tuple[int, int]]:
+        """``(mention, root)`` for every mention in a group of two or more, but the root."""
+        for mid in range(1, len(self._parent)):
+            root = self.find(mid)
+            if root != mid:
+                yield mid, root
 
 
 # --------------------------------------------------------------------------- canonical

@@ -15,11 +15,13 @@ import hashlib
 import itertools
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmx.tables.entities import (
+    Clusters,
     Features,
     Link,
     MatchPlan,
@@ -27,7 +29,6 @@ from llmx.tables.entities import (
     canonical_row,
     features,
     link_blocks,
-    resolve,
 )
 from llmx.tables.flatten import Column, Kind, ListTable, OutputLine, TableSpec
 
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 BATCH = 8192
+T = TypeVar("T")
 _SQL_TYPE: dict[Kind, str] = {
     "text": "TEXT",
     "integer": "INTEGER",
@@ -240,14 +242,15 @@ class SQLiteTables:
         conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
 
     # -- entities
-    def _blocks(self, name: str) -> Iterator[list[tuple[int, Features]]]:
+    def _blocks(self, name: str) -> Iterator[tuple[str, list[tuple[int, Features]]]]:
         conn = self.conn
+        block, match = _q("block_" + name), _q("match_" + name)
         cursor = conn.execute(
-            f"SELECT key, mention_id FROM scratch.{_q('block_' + name)} "
-            f"WHERE key IN (SELECT key FROM scratch.{_q('block_' + name)} "
-            "GROUP BY key HAVING count(*) > 1) ORDER BY key, mention_id"
+            f"SELECT key, mention_id FROM scratch.{block} WHERE key IN "
+            f"(SELECT key FROM scratch.{block} GROUP BY key HAVING count(*) > 1) "
+            "ORDER BY key, mention_id"
         )
-        for _, group in itertools.groupby(cursor, key=lambda r: r[0]):
+        for key, group in itertools.groupby(cursor, key=lambda r: str(r[0])):
             ids = [r[1] for r in group]
             members: list[tuple[int, Features]] = []
             for start in range(0, len(ids), 500):
@@ -256,17 +259,26 @@ class SQLiteTables:
                 members.extend(
                     (mid, json.loads(text))
                     for mid, text in conn.execute(
-                        f"SELECT mention_id, features FROM scratch.{_q('match_' + name)} "
+                        f"SELECT mention_id, features FROM scratch.{match} "
                         f"WHERE mention_id IN ({marks})",
                         chunk,
                     )
                 )
-            yield members
+            yield key, members
+
+    def _features(self, name: str, mid: int) -> Features:
+        row = self.conn.execute(
+            f"SELECT features FROM scratch.{_q('match_' + name)} WHERE mention_id = ?", (mid,)
+        ).fetchone()
+        features: Features = json.loads(row[0])
+        return features
 
     def match_entities(self) -> dict[str, int]:
         """Match mentions into entities and write the entities and links tables.
 
-        Returns the number of entities per list table.
+        Candidate links go to a scratch table; they are then joined strongest first
+        (:class:`~llmx.tables.entities.Clusters`), and each accepted one is written to
+        ``<list>_links``. Returns the number of entities per list table.
         """
         counts: dict[str, int] = {}
         if not self.entities:
@@ -274,37 +286,39 @@ class SQLiteTables:
         conn = self.conn
         for t in self.spec.lists:
             plan = self.plans[t.name]
-            links, linked = link_blocks(self._blocks(t.name), plan)
-            clusters, used = resolve(links, linked)
-            groups = clusters.groups()
-            root_of = {m: root for root, members in groups.items() for m in members}
-            ids = self._entity_ids(t.name, groups)
-            conn.executemany(
-                f"UPDATE {_q(t.name)} SET entity_id = ? WHERE mention_id = ?",
-                [(ids[root], m) for root, members in groups.items() for m in members],
+            candidates = _q("links_" + t.name)
+            conn.execute(
+                f"CREATE TABLE scratch.{candidates} (a INTEGER, b INTEGER, score REAL, reason TEXT)"
             )
-            self._write_links(t, used, root_of, ids)
+            for found in _batched(link_blocks(self._blocks(t.name), plan), BATCH):
+                conn.executemany(
+                    f"INSERT INTO scratch.{candidates} VALUES (?, ?, ?, ?)",
+                    [(x.a, x.b, x.score, x.reason) for x in found],
+                )
+            clusters = Clusters(self._next_id[t.name] - 1, partial(self._features, t.name))
+            cursor = conn.cursor()
+            cursor.execute(
+                f"SELECT a, b, score, reason FROM scratch.{candidates} ORDER BY score DESC, a, b"
+            )
+            accepted = (Link(*row) for row in cursor)
+            links = self.tables[t.links]
+            for joined in _batched((x for x in accepted if clusters.join(x)), BATCH):
+                conn.executemany(
+                    links.insert_sql(), [(None, x.a, x.b, x.score, x.reason) for x in joined]
+                )
+            table = _q(t.name)
+            for moved in _batched(clusters.roots(), BATCH):
+                conn.executemany(
+                    f"UPDATE {table} SET entity_id = "
+                    f"(SELECT entity_id FROM {table} WHERE mention_id = ?) WHERE mention_id = ?",
+                    [(root, mid) for mid, root in moved],
+                )
+            conn.execute(
+                f"UPDATE {_q(t.links)} SET entity_id = (SELECT entity_id FROM {table} "
+                f"WHERE {table}.mention_id = {_q(t.links)}.mention_id)"
+            )
             counts[t.name] = self._write_entities(t, plan)
         return counts
-
-    def _entity_ids(self, name: str, groups: Mapping[int, list[int]]) -> dict[int, str]:
-        """Each group takes the entity id of its first mention (lowest mention_id)."""
-        out: dict[int, str] = {}
-        for root in groups:
-            row = self.conn.execute(
-                f"SELECT entity_id FROM {_q(name)} WHERE mention_id = ?", (root,)
-            ).fetchone()
-            out[root] = row[0]
-        return out
-
-    def _write_links(
-        self, t: ListTable, used: list[Link], root_of: Mapping[int, int], ids: Mapping[int, str]
-    ) -> None:
-        table = self.tables[t.links]
-        self.conn.executemany(
-            table.insert_sql(),
-            [(ids[root_of[link.a]], link.a, link.b, link.score, link.reason) for link in used],
-        )
 
     def _write_entities(self, t: ListTable, plan: MatchPlan) -> int:
         conn = self.conn
@@ -400,6 +414,13 @@ class SQLiteTables:
         cursor = self.conn.execute(f"SELECT * FROM {_q(table.name)}{order}")
         while rows := cursor.fetchmany(BATCH):
             yield rows
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of up to ``size`` items (``itertools.batched`` is Python 3.12+)."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def _sql_value(value: Any, kind: Kind) -> Any:
