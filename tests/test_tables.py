@@ -484,3 +484,54 @@ def test_investment_entity_name_hook() -> None:
     assert module.entity_name(project, "name", "卫蓝新能源固态电池項目") == "卫蓝新能源固态电池"
     assert module.entity_name(project, "investor", "北京卫蓝新能源科技有限公司") == "卫蓝新能源科技"
     assert module.ENTITY_AGREE["Stat"] == ("period",)
+
+
+def test_a_block_larger_than_max_block_still_joins_each_figure(tmp_path: Path) -> None:
+    # 120 reports of four figures of one region: one block, larger than MAX_BLOCK
+    from llmx.tables.entities import MAX_BLOCK
+
+    def stat(i: int) -> dict[str, Any]:
+        return {
+            "region": "湖州市",
+            "period": f"2023-Q{1 + i % 4}",
+            "scope": "新签约亿元以上项目",
+            "project_count": 40 + i % 4,
+            "amount": None,
+            "yoy_pct": None,
+            "evidence": "e",
+        }
+
+    n = 120
+    assert n > MAX_BLOCK
+    out = _write(tmp_path / "o.jsonl", [_line(f"d{i}", [], stats=[stat(i)]) for i in range(n)])
+    db_path = tmp_path / "s.db"
+    llmx.export_tables(out, db_path, schema="investment")
+    db = sqlite_utils.Database(db_path)
+    counts = sorted(r["mention_count"] for r in db["stats_entities"].rows)
+    assert counts == [30, 30, 30, 30]
+    periods = {r["period"]: r["project_count"] for r in db["stats_entities"].rows}
+    assert periods == {"2023-Q1": 40, "2023-Q2": 41, "2023-Q3": 42, "2023-Q4": 43}
+
+
+def test_similarity_cuts_shared_affixes() -> None:
+    from llmx.tables.entities import similarity
+
+    assert similarity("卫蓝固态电池", "卫蓝新能源固态电池") >= 0.85  # contained
+    assert similarity("逸正恒光伏组件基地", "鑫恒光伏组件基地") < 0.5  # shared tail only
+    assert similarity("拓烯coc新材料", "拓烯高端光学新材料") == 0.75  # shared head and tail
+    assert similarity("华友新材料", "华友新材料") == 1.0
+    assert similarity("", "华友") == 0.0
+
+
+def test_cli_export_csv_without_entities(run_out: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "csv"
+    result = CliRunner().invoke(
+        app, ["export", str(run_out), "--to", str(folder), "-f", "csv", "--no-entities"]
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "documents.csv",
+        "projects.csv",
+        "stats.csv",
+    ]
+    assert "5 documents (1 failed)" in result.output

@@ -20,11 +20,13 @@ with one supporting field, and nothing conflicts. Joins are transitive only whil
 one group conflicts with a member of the other, so a bare generic name cannot chain two
 cities' projects together. Every join is recorded with its reason.
 
-Only mentions that share a **block** are compared: the first two and the last three
-characters of the normalised main key, and the first place value with the amount's
-order of magnitude. A block larger than :data:`MAX_BLOCK` is compared along its sort
-order with a window of :data:`WINDOW`, so the work stays linear in the mentions.
-Everything is deterministic: the same output file gives the same entities.
+Only mentions that share a **block** are compared: the first two characters of the
+normalised main key with the other keys' values (a statistic's region), and the first
+two place values with the amount's half-decade. A block larger than :data:`MAX_BLOCK`
+is compared along its sort order (:func:`sort_key`: keys, agreeing fields, numbers,
+places) with a window of :data:`WINDOW`, so the work stays linear in the mentions.
+Everything is deterministic: the same output file gives the same entities, and an
+entity's id is that of its first mention (a hash of list, doc_id and position).
 
 Hooks
 -----
@@ -46,7 +48,7 @@ import sys
 import unicodedata
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, get_args, get_origin
@@ -66,6 +68,7 @@ __all__ = [
     "Link",
     "MatchPlan",
     "Summary",
+    "UnionFind",
     "block_keys",
     "canonical_row",
     "compare",
@@ -419,23 +422,30 @@ def compare(a: int, fa: Features, b: int, fb: Features, plan: MatchPlan) -> Link
 
 
 def link_blocks(
-    blocks: Iterable[tuple[str, Sequence[tuple[int, Features]]]], plan: MatchPlan
+    blocks: Iterable[tuple[str, Sequence[tuple[int, Features]]]],
+    plan: MatchPlan,
+    large: Collection[str] = (),
 ) -> Iterator[Link]:
     """Candidate links within each block, blocks in key order.
 
-    A pair that shares an earlier block was compared there and is skipped, so no set of
-    compared pairs is kept. Mentions of one document are never linked: its list was
-    deduplicated when it was extracted.
+    A pair that shares an earlier block not in ``large`` (blocks over
+    :data:`MAX_BLOCK`, compared only along a window) was compared there and is skipped,
+    so no set of compared pairs is kept. Mentions of one document are never linked: its
+    list was deduplicated when it was extracted.
     """
     for key, block in blocks:
-        members = sorted(block, key=lambda m: (sort_key(m[1]), m[0]))
+        if key.startswith("a:"):  # a place and amount band: neighbours by amount
+            group = key.split(":", 2)[1]
+            members = sorted(block, key=lambda m: (m[1]["m"][group][0], sort_key(m[1]), m[0]))
+        else:
+            members = sorted(block, key=lambda m: (sort_key(m[1]), m[0]))
         width = len(members) if len(members) <= MAX_BLOCK else WINDOW
         keys = {mid: block_keys(f, plan) for mid, f in members}
         for i, (a, fa) in enumerate(members):
             for b, fb in members[i + 1 : i + 1 + width]:
                 if fa["d"] == fb["d"]:
                     continue
-                if any(k < key and k in keys[b] for k in keys[a]):
+                if any(k < key and k not in large and k in keys[b] for k in keys[a]):
                     continue
                 link = compare(a, fa, b, fb, plan)
                 if link is not None:
@@ -501,15 +511,11 @@ class Summary:
         return Summary(money, places, stated)
 
 
-class Clusters:
-    """Union-find over mention ids ``1..size`` that refuses a join when any two members
-    would conflict. Memory: one integer per mention plus one :class:`Summary` per group
-    of two or more; a single mention's features come from ``load``."""
+class UnionFind:
+    """Union-find over mention ids ``1..size``: one integer per mention."""
 
-    def __init__(self, size: int, load: Callable[[int], Features]) -> None:
+    def __init__(self, size: int) -> None:
         self._parent = array("q", range(size + 1))
-        self._summary: dict[int, Summary] = {}
-        self._load = load
 
     def find(self, x: int) -> int:
         parent = self._parent
@@ -519,6 +525,37 @@ class Clusters:
         while parent[x] != root:
             parent[x], x = root, parent[x]
         return root
+
+    def union(self, a: int, b: int) -> tuple[int, int] | None:
+        """Join the groups of ``a`` and ``b``; ``(root, absorbed root)`` or None."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return None
+        root, other = (ra, rb) if ra < rb else (rb, ra)
+        self._parent[other] = root
+        return root, other
+
+    def roots(self) -> Iterator[tuple[int, int]]:
+        """``(mention, root)`` for every mention in a group of two or more, but the root."""
+        for mid in range(1, len(self._parent)):
+            root = self.find(mid)
+            if root != mid:
+                yield mid, root
+
+
+class Clusters(UnionFind):
+    """A :class:`UnionFind` that refuses a join when any two members would conflict.
+
+    Besides one integer per mention it keeps one :class:`Summary` per group of two or
+    more, until :meth:`forget`: links are resolved one connected component of the
+    candidate graph at a time, and a finished component's summaries are not needed
+    again. A single mention's features come from ``load``.
+    """
+
+    def __init__(self, size: int, load: Callable[[int], Features]) -> None:
+        super().__init__(size)
+        self._summary: dict[int, Summary] = {}
+        self._load = load
 
     def _summary_of(self, root: int) -> Summary:
         summary = self._summary.get(root)
@@ -531,18 +568,16 @@ class Clusters:
         sa, sb = self._summary_of(ra), self._summary_of(rb)
         if sa.conflicts(sb):
             return False
-        root, other = (ra, rb) if ra < rb else (rb, ra)
-        self._parent[other] = root
+        joined = self.union(ra, rb)
+        assert joined is not None
+        root, other = joined
         self._summary[root] = sa.merge(sb)
         self._summary.pop(other, None)
         return True
 
-    def roots(self) -> Iterator[tuple[int, int]]:
-        """``(mention, root)`` for every mention in a group of two or more, but the root."""
-        for mid in range(1, len(self._parent)):
-            root = self.find(mid)
-            if root != mid:
-                yield mid, root
+    def forget(self) -> None:
+        """Drop the summaries of the groups formed so far (their component is done)."""
+        self._summary.clear()
 
 
 # --------------------------------------------------------------------------- canonical

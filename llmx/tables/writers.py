@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmx.tables.entities import (
+    MAX_BLOCK,
     Clusters,
     Features,
     Link,
     MatchPlan,
+    UnionFind,
     block_keys,
     canonical_row,
     features,
@@ -273,6 +275,34 @@ class SQLiteTables:
         features: Features = json.loads(row[0])
         return features
 
+    def _resolve(self, name: str, size: int, clusters: Clusters) -> Iterator[Link]:
+        """The candidate links that join groups, strongest first within each connected
+        component of the candidate graph, one component at a time."""
+        conn = self.conn
+        candidates = _q("links_" + name)
+        components = UnionFind(size)
+        for a, b in conn.execute(f"SELECT a, b FROM scratch.{candidates}"):
+            components.union(a, b)
+        ordered = f"scratch.{_q('ordered_' + name)}"
+        conn.execute(
+            f"CREATE TABLE {ordered} (comp INTEGER, a INTEGER, b INTEGER, score REAL, reason TEXT)"
+        )
+        rows = conn.execute(f"SELECT a, b, score, reason FROM scratch.{candidates}")
+        for chunk in _batched(((components.find(r[0]), *r) for r in rows), BATCH):
+            conn.executemany(f"INSERT INTO {ordered} VALUES (?, ?, ?, ?, ?)", chunk)
+        del components
+        current = None
+        cursor = conn.execute(
+            f"SELECT comp, a, b, score, reason FROM {ordered} ORDER BY comp, score DESC, a, b"
+        )
+        for comp, a, b, score, reason in cursor:
+            if comp != current:
+                clusters.forget()
+                current = comp
+            link = Link(a, b, score, reason)
+            if clusters.join(link):
+                yield link
+
     def match_entities(self) -> dict[str, int]:
         """Match mentions into entities and write the entities and links tables.
 
@@ -290,19 +320,24 @@ class SQLiteTables:
             conn.execute(
                 f"CREATE TABLE scratch.{candidates} (a INTEGER, b INTEGER, score REAL, reason TEXT)"
             )
-            for found in _batched(link_blocks(self._blocks(t.name), plan), BATCH):
+            large = {
+                key
+                for (key,) in conn.execute(
+                    f"SELECT key FROM scratch.{_q('block_' + t.name)} GROUP BY key "
+                    "HAVING count(*) > ?",
+                    (MAX_BLOCK,),
+                )
+            }
+            found_links = link_blocks(self._blocks(t.name), plan, large)
+            for found in _batched(found_links, BATCH):
                 conn.executemany(
                     f"INSERT INTO scratch.{candidates} VALUES (?, ?, ?, ?)",
                     [(x.a, x.b, x.score, x.reason) for x in found],
                 )
-            clusters = Clusters(self._next_id[t.name] - 1, partial(self._features, t.name))
-            cursor = conn.cursor()
-            cursor.execute(
-                f"SELECT a, b, score, reason FROM scratch.{candidates} ORDER BY score DESC, a, b"
-            )
-            accepted = (Link(*row) for row in cursor)
+            size = self._next_id[t.name] - 1
+            clusters = Clusters(size, partial(self._features, t.name))
             links = self.tables[t.links]
-            for joined in _batched((x for x in accepted if clusters.join(x)), BATCH):
+            for joined in _batched(self._resolve(t.name, size, clusters), BATCH):
                 conn.executemany(
                     links.insert_sql(), [(None, x.a, x.b, x.score, x.reason) for x in joined]
                 )
@@ -317,6 +352,8 @@ class SQLiteTables:
                 f"UPDATE {_q(t.links)} SET entity_id = (SELECT entity_id FROM {table} "
                 f"WHERE {table}.mention_id = {_q(t.links)}.mention_id)"
             )
+            # entities are read back in entity order: through this index, not a sort
+            conn.execute(f"CREATE INDEX {_q(f'idx_{t.name}_entity_id')} ON {table}(entity_id)")
             counts[t.name] = self._write_entities(t, plan)
         return counts
 
@@ -360,10 +397,7 @@ class SQLiteTables:
         if datasette:
             for t in self.spec.lists:
                 conn.execute(f"CREATE INDEX {_q(f'idx_{t.name}_doc_id')} ON {_q(t.name)}(doc_id)")
-                if self.entities:
-                    conn.execute(
-                        f"CREATE INDEX {_q(f'idx_{t.name}_entity_id')} ON {_q(t.name)}(entity_id)"
-                    )
+                if self.entities:  # (the index on entity_id exists already)
                     conn.execute(
                         f"CREATE INDEX {_q(f'idx_{t.links}_entity_id')} ON {_q(t.links)}(entity_id)"
                     )
