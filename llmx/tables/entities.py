@@ -42,12 +42,13 @@ The module that defines the record schema may define:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import sys
 import unicodedata
 from array import array
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -262,18 +263,21 @@ def features(row: Mapping[str, Any], plan: MatchPlan) -> Features:
     return out
 
 
-def block_keys(f: Features, plan: MatchPlan) -> list[str]:
-    """The blocks a mention is compared within (see the module docstring)."""
-    keys: list[str] = []
+def block_keys(f: Features, plan: MatchPlan) -> list[tuple[str, str]]:
+    """The blocks a mention is compared within, each with the mention's place in that
+    block's order (see the module docstring)."""
+    keys: list[tuple[str, str]] = []
     main = plan.main_key
     name = f["k"].get(main) if main else None
+    order = sort_key(f)
     if name:
         others = "|".join(v for k, v in sorted(f["k"].items()) if k != main)
-        keys.append(f"n:{name[:2]}|{others}")
+        keys.append((f"n:{name[:2]}|{others}", order))
     place = "|".join(v for group in f["p"].values() for v in list(group.values())[:2])
     for group, (value, _, _) in f["m"].items():
         bucket = math.floor(math.log10(value) * 2) if value > 0 else 0
-        keys.append(f"a:{group}:{place}:{bucket}")
+        # a place and amount band: neighbours by amount
+        keys.append((f"a:{group}:{place}:{bucket}", f"{value:024.4f}\x1f{order}"))
     return keys
 
 
@@ -422,34 +426,34 @@ def compare(a: int, fa: Features, b: int, fb: Features, plan: MatchPlan) -> Link
 
 
 def link_blocks(
-    blocks: Iterable[tuple[str, Sequence[tuple[int, Features]]]],
+    rows: Iterable[tuple[str, int, Features]],
     plan: MatchPlan,
     large: Collection[str] = (),
 ) -> Iterator[Link]:
-    """Candidate links within each block, blocks in key order.
+    """Candidate links within each block from ``(block key, mention id, features)`` rows
+    ordered by block key, then by the mentions' order in the block.
 
-    A pair that shares an earlier block not in ``large`` (blocks over
-    :data:`MAX_BLOCK`, compared only along a window) was compared there and is skipped,
-    so no set of compared pairs is kept. Mentions of one document are never linked: its
-    list was deduplicated when it was extracted.
+    A block in ``large`` (over :data:`MAX_BLOCK` mentions) is compared along its order,
+    each mention with the :data:`WINDOW` before it, holding only those in memory; a
+    smaller block in full. A pair that shares an earlier block that was compared in full
+    is skipped, so no set of compared pairs is kept. Mentions of one document are never
+    linked: its list was deduplicated when it was extracted.
     """
-    for key, block in blocks:
-        if key.startswith("a:"):  # a place and amount band: neighbours by amount
-            group = key.split(":", 2)[1]
-            members = sorted(block, key=lambda m: (m[1]["m"][group][0], sort_key(m[1]), m[0]))
-        else:
-            members = sorted(block, key=lambda m: (sort_key(m[1]), m[0]))
-        width = len(members) if len(members) <= MAX_BLOCK else WINDOW
-        keys = {mid: block_keys(f, plan) for mid, f in members}
-        for i, (a, fa) in enumerate(members):
-            for b, fb in members[i + 1 : i + 1 + width]:
+    for key, group in itertools.groupby(rows, key=lambda r: r[0]):
+        recent: deque[tuple[int, Features, set[str]]] = deque(
+            maxlen=WINDOW if key in large else None
+        )
+        for _, b, fb in group:
+            kb = {k for k, _ in block_keys(fb, plan)}
+            for a, fa, ka in recent:
                 if fa["d"] == fb["d"]:
                     continue
-                if any(k < key and k not in large and k in keys[b] for k in keys[a]):
+                if any(k < key and k not in large and k in kb for k in ka):
                     continue
                 link = compare(a, fa, b, fb, plan)
                 if link is not None:
                     yield link
+            recent.append((b, fb, kb))
 
 
 @dataclass

@@ -48,6 +48,10 @@ __all__ = [
 ]
 
 BATCH = 8192
+#: rows turned from Python values into Arrow at a time (Python objects are the bulky part)
+ARROW_BATCH = 2048
+#: rows per Parquet row group (Arrow data is compact; readers like large groups)
+ROW_GROUP = 65536
 T = TypeVar("T")
 _SQL_TYPE: dict[Kind, str] = {
     "text": "TEXT",
@@ -142,7 +146,8 @@ class SQLiteTables:
                     "(mention_id INTEGER PRIMARY KEY, features TEXT)"
                 )
                 self.conn.execute(
-                    f"CREATE TABLE scratch.{_q('block_' + t.name)} (key TEXT, mention_id INTEGER)"
+                    f"CREATE TABLE scratch.{_q('block_' + t.name)} "
+                    "(key TEXT, sort TEXT, mention_id INTEGER)"
                 )
         self._doc_insert = self.tables["documents"].insert_sql()
         self._next_id = dict.fromkeys((t.name for t in spec.lists), 1)
@@ -208,7 +213,7 @@ class SQLiteTables:
             table = self.tables[name]
             plan = self.plans.get(name)
             match_rows: list[tuple[int, str]] = []
-            block_rows: list[tuple[str, int]] = []
+            block_rows: list[tuple[str, str, int]] = []
             values = []
             for row in rows:
                 mid = self._next_id[name]
@@ -220,14 +225,14 @@ class SQLiteTables:
                 if plan is not None and self.entities:
                     f = features(row, plan)
                     match_rows.append((mid, json.dumps(f, ensure_ascii=False)))
-                    block_rows.extend((k, mid) for k in block_keys(f, plan))
+                    block_rows.extend((k, order, mid) for k, order in block_keys(f, plan))
             conn.executemany(table.insert_sql(), values)
             if match_rows:
                 conn.executemany(
                     f"INSERT INTO scratch.{_q('match_' + name)} VALUES (?, ?)", match_rows
                 )
                 conn.executemany(
-                    f"INSERT INTO scratch.{_q('block_' + name)} VALUES (?, ?)", block_rows
+                    f"INSERT INTO scratch.{_q('block_' + name)} VALUES (?, ?, ?)", block_rows
                 )
 
     def _remove(self, doc_id: str) -> None:
@@ -244,29 +249,18 @@ class SQLiteTables:
         conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
 
     # -- entities
-    def _blocks(self, name: str) -> Iterator[tuple[str, list[tuple[int, Features]]]]:
-        conn = self.conn
+    def _blocks(self, name: str) -> Iterator[tuple[str, int, Features]]:
+        """``(block key, mention id, features)`` of every block of two or more mentions,
+        in block order, streamed."""
         block, match = _q("block_" + name), _q("match_" + name)
-        cursor = conn.execute(
-            f"SELECT key, mention_id FROM scratch.{block} WHERE key IN "
+        cursor = self.conn.execute(
+            f"SELECT b.key, b.mention_id, m.features FROM scratch.{block} AS b "
+            f"JOIN scratch.{match} AS m ON m.mention_id = b.mention_id WHERE b.key IN "
             f"(SELECT key FROM scratch.{block} GROUP BY key HAVING count(*) > 1) "
-            "ORDER BY key, mention_id"
+            "ORDER BY b.key, b.sort, b.mention_id"
         )
-        for key, group in itertools.groupby(cursor, key=lambda r: str(r[0])):
-            ids = [r[1] for r in group]
-            members: list[tuple[int, Features]] = []
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                members.extend(
-                    (mid, json.loads(text))
-                    for mid, text in conn.execute(
-                        f"SELECT mention_id, features FROM scratch.{match} "
-                        f"WHERE mention_id IN ({marks})",
-                        chunk,
-                    )
-                )
-            yield key, members
+        for key, mid, text in cursor:
+            yield key, mid, json.loads(text)
 
     def _features(self, name: str, mid: int) -> Features:
         row = self.conn.execute(
@@ -441,12 +435,12 @@ class SQLiteTables:
         self.conn.close()
 
     # -- reading back
-    def iter_batches(self, table: Table) -> Iterator[list[tuple[Any, ...]]]:
+    def iter_batches(self, table: Table, size: int = BATCH) -> Iterator[list[tuple[Any, ...]]]:
         order = f" ORDER BY {_q(table.pk)}" if table.pk and table.pk != "doc_id" else ""
         if table.pk is None:
             order = " ORDER BY rowid"
         cursor = self.conn.execute(f"SELECT * FROM {_q(table.name)}{order}")
-        while rows := cursor.fetchmany(BATCH):
+        while rows := cursor.fetchmany(size):
             yield rows
 
 
@@ -511,7 +505,7 @@ def _arrow_batches(store: SQLiteTables, table: Table) -> Iterator[pa.RecordBatch
 
     schema = _arrow_schema(table)
     kinds = [c.kind for c in table.columns]
-    for rows in store.iter_batches(table):
+    for rows in store.iter_batches(table, ARROW_BATCH):
         arrays = []
         for i, kind in enumerate(kinds):
             col: list[Any] = [r[i] for r in rows]
@@ -524,15 +518,23 @@ def _arrow_batches(store: SQLiteTables, table: Table) -> Iterator[pa.RecordBatch
 
 
 def write_parquet(store: SQLiteTables, folder: Path) -> list[Path]:
-    """One ``<table>.parquet`` per table, written batch by batch."""
+    """One ``<table>.parquet`` per table, written one row group at a time."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     paths = []
     for table in store.tables.values():
         path = folder / f"{table.name}.parquet"
-        with pq.ParquetWriter(path, _arrow_schema(table)) as writer:
+        schema = _arrow_schema(table)
+        with pq.ParquetWriter(path, schema) as writer:
+            group: list[pa.RecordBatch] = []
             for batch in _arrow_batches(store, table):
-                writer.write_batch(batch)
+                group.append(batch)
+                if sum(b.num_rows for b in group) >= ROW_GROUP:
+                    writer.write_table(pa.Table.from_batches(group, schema), ROW_GROUP)
+                    group = []
+            if group:
+                writer.write_table(pa.Table.from_batches(group, schema), ROW_GROUP)
         paths.append(path)
     return paths
 
