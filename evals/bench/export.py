@@ -12,7 +12,8 @@ documents, so each project is reported by about three articles under varied name
 one project in twenty has a bare generic name (新材料产业园项目) that recurs in several
 cities and sometimes twice in one city; one document in fifty failed. Each export
 (SQLite with entities, Parquet with entities, SQLite with ``--no-entities``) runs in a
-fresh subprocess that reports its wall time and peak RSS (``resource.getrusage``); the
+fresh subprocess that reports its wall time, its CPU time (``time.process_time``: on a
+shared machine the steadier figure) and peak RSS (``resource.getrusage``); the
 subprocess's baseline RSS after imports (pyarrow, and pandas, which pyarrow imports on
 its first conversion) is reported beside it.
 
@@ -199,11 +200,11 @@ schema = llmx.schemas.load_schema("investment")
 pyarrow.array([1])  # the first conversion imports pandas (+50 MB): a constant, not data
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 out, to, fmt, entities = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 report = export_tables(out, to, format=fmt, schema=schema, entities=entities)
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "peak_rss_mb": peak / 1024, "base_rss_mb": base / 1024,
+print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_rss_mb": peak / 1024, "base_rss_mb": base / 1024,
                   "report": report.to_dict()}))
 """
 
@@ -247,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                     "format": fmt,
                     "entities": entities,
                     "seconds": round(m["seconds"], 2),
+                    "cpu_s": round(m["cpu_s"], 2),
                     "docs_per_s": round(docs / m["seconds"]),
                     "peak_rss_mb": round(m["peak_rss_mb"], 1),
                     "base_rss_mb": round(m["base_rss_mb"], 1),
@@ -270,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             label = f"{fmt}{'' if entities else '_no_entities'}"
             ratios[f"{label}_time_{large}_vs_{small}"] = round(b["seconds"] / a["seconds"], 2)
+            ratios[f"{label}_cpu_{large}_vs_{small}"] = round(b["cpu_s"] / a["cpu_s"], 2)
             ratios[f"{label}_peak_rss_{large}_vs_{small}"] = round(
                 b["peak_rss_mb"] / a["peak_rss_mb"], 2
             )

@@ -22,9 +22,11 @@ cities' projects together. Every join is recorded with its reason.
 
 Only mentions that share a **block** are compared: the first two characters of the
 normalised main key with the other keys' values (a statistic's region), and the first
-two place values with the amount's half-decade. A block larger than :data:`MAX_BLOCK`
-is compared along its sort order (:func:`sort_key`: keys, agreeing fields, numbers,
-places) with a window of :data:`WINDOW`, so the work stays linear in the mentions.
+two place values with the amount's half-decade. A name block larger than
+:data:`MAX_BLOCK` is compared along its sort order (:func:`sort_key`: keys, agreeing
+fields, numbers, places) with a window of :data:`WINDOW`, a place-and-amount block in
+amount order with a window of :data:`AMOUNT_WINDOW`, so the work stays linear in the
+mentions.
 Everything is deterministic: the same output file gives the same entities, and an
 entity's id is that of its first mention (a hash of list, doc_id and position).
 
@@ -61,6 +63,7 @@ from llmx.fields import Compare, marker, match_keys
 from llmx.tables.flatten import Column, ListTable
 
 __all__ = [
+    "AMOUNT_WINDOW",
     "MAX_BLOCK",
     "WINDOW",
     "Clusters",
@@ -81,6 +84,7 @@ __all__ = [
 
 MAX_BLOCK = 64
 WINDOW = 10
+AMOUNT_WINDOW = 4
 STRONG = 0.92
 MEDIUM = 0.75
 SHORT_KEY = 4
@@ -139,6 +143,16 @@ class MatchPlan:
     events: tuple[str, ...]
     dates: tuple[str, ...]
     hooks: Hooks
+
+    @cached_property
+    def ranked_keys(self) -> tuple[tuple[str, float], ...]:
+        """Match keys by falling weight (the main key first)."""
+        order = list(self.keys)
+        return tuple(sorted(self.keys.items(), key=lambda kv: (-kv[1], order.index(kv[0]))))
+
+    @cached_property
+    def key_weight(self) -> float:
+        return sum(self.keys.values())
 
     @cached_property
     def main_key(self) -> str | None:
@@ -382,7 +396,9 @@ def compare(a: int, fa: Features, b: int, fb: Features, plan: MatchPlan) -> Link
     """A link between two mentions when they are the same entity (module docstring)."""
     total = weight = 0.0
     compared: list[tuple[str, float, str, str]] = []
-    for key, w in plan.keys.items():
+    remaining = plan.key_weight
+    for key, w in plan.ranked_keys:
+        remaining -= w
         ka, kb = fa["k"].get(key), fb["k"].get(key)
         if not ka or not kb:
             continue
@@ -390,6 +406,8 @@ def compare(a: int, fa: Features, b: int, fb: Features, plan: MatchPlan) -> Link
         total += w * s
         weight += w
         compared.append((key, s, ka, kb))
+        if total + remaining < MEDIUM * (weight + remaining):
+            return None  # even identical other keys could not lift it to MEDIUM
     if not weight:
         return None
     sim = total / weight
@@ -425,35 +443,45 @@ def compare(a: int, fa: Features, b: int, fb: Features, plan: MatchPlan) -> Link
     return Link(min(a, b), max(a, b), round(sim + 0.02 * n, 4), reason)
 
 
+def _by_amount(key: str) -> bool:
+    return key.startswith("a:")
+
+
 def link_blocks(
-    rows: Iterable[tuple[str, int, Features]],
+    rows: Iterable[tuple[str, int, Features, str]],
     plan: MatchPlan,
     large: Collection[str] = (),
 ) -> Iterator[Link]:
-    """Candidate links within each block from ``(block key, mention id, features)`` rows
-    ordered by block key, then by the mentions' order in the block.
+    """Candidate links within each block from ``(block key, mention id, features,
+    signature)`` rows ordered by block key, then by the mentions' order in the block.
 
     A block in ``large`` (over :data:`MAX_BLOCK` mentions) is compared along its order,
     each mention with the :data:`WINDOW` before it, holding only those in memory; a
-    smaller block in full. A pair that shares an earlier block that was compared in full
-    is skipped, so no set of compared pairs is kept. Mentions of one document are never
-    linked: its list was deduplicated when it was extracted.
+    smaller block in full. A place-and-amount block, in amount order, is always compared
+    along a window of :data:`AMOUNT_WINDOW`: it only catches what the name blocks miss
+    (the same project under a name that starts differently). A pair that shares an
+    earlier block that was compared in full is skipped, so no set of compared pairs is
+    kept. A mention whose matching features (its ``signature``, everything but the
+    document) equal an earlier one's is linked to the latest such and compared no
+    further: the earlier one was compared with the rest. Mentions of one document are
+    never linked: its list was deduplicated when it was extracted.
     """
     for key, group in itertools.groupby(rows, key=lambda r: r[0]):
-        recent: deque[tuple[int, Features, set[str]]] = deque(
-            maxlen=WINDOW if key in large else None
-        )
-        for _, b, fb in group:
+        width = AMOUNT_WINDOW if _by_amount(key) else WINDOW if key in large else None
+        recent: deque[tuple[int, Features, set[str], str]] = deque(maxlen=width)
+        for _, b, fb, sig in group:
             kb = {k for k, _ in block_keys(fb, plan)}
-            for a, fa, ka in recent:
-                if fa["d"] == fb["d"]:
-                    continue
-                if any(k < key and k not in large and k in kb for k in ka):
+            # earlier blocks compared in full: a pair sharing one was compared there
+            early = {k for k in kb if k < key and k not in large and not _by_amount(k)}
+            for a, fa, ka, sa in reversed(recent):
+                if fa["d"] == fb["d"] or not early.isdisjoint(ka):
                     continue
                 link = compare(a, fa, b, fb, plan)
                 if link is not None:
                     yield link
-            recent.append((b, fb, kb))
+                    if sa == sig:
+                        break
+            recent.append((b, fb, kb, sig))
 
 
 @dataclass

@@ -16,7 +16,6 @@ import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -50,8 +49,9 @@ __all__ = [
 BATCH = 8192
 #: rows turned from Python values into Arrow at a time (Python objects are the bulky part)
 ARROW_BATCH = 2048
-#: rows per Parquet row group (Arrow data is compact; readers like large groups)
-ROW_GROUP = 65536
+#: rows per Parquet row group: the Arrow data of one group is what a Parquet export
+#: holds in memory (about 10 MB for a mention table)
+ROW_GROUP = 16384
 T = TypeVar("T")
 _SQL_TYPE: dict[Kind, str] = {
     "text": "TEXT",
@@ -143,7 +143,7 @@ class SQLiteTables:
             if entities:
                 self.conn.execute(
                     f"CREATE TABLE scratch.{_q('match_' + t.name)} "
-                    "(mention_id INTEGER PRIMARY KEY, features TEXT)"
+                    "(mention_id INTEGER PRIMARY KEY, doc_id TEXT, features TEXT)"
                 )
                 self.conn.execute(
                     f"CREATE TABLE scratch.{_q('block_' + t.name)} "
@@ -153,6 +153,8 @@ class SQLiteTables:
         self._next_id = dict.fromkeys((t.name for t in spec.lists), 1)
         self.documents = 0
         self.replaced = 0
+        #: features of the mentions of the component being resolved
+        self._loaded: dict[int, Features] = {}
 
     # -- layout
     def _tables(self) -> dict[str, Table]:
@@ -212,7 +214,7 @@ class SQLiteTables:
         for name, rows in mentions.items():
             table = self.tables[name]
             plan = self.plans.get(name)
-            match_rows: list[tuple[int, str]] = []
+            match_rows: list[tuple[int, str, str]] = []
             block_rows: list[tuple[str, str, int]] = []
             values = []
             for row in rows:
@@ -224,12 +226,13 @@ class SQLiteTables:
                 values.append([_sql_value(row.get(c.name), c.kind) for c in table.columns])
                 if plan is not None and self.entities:
                     f = features(row, plan)
-                    match_rows.append((mid, json.dumps(f, ensure_ascii=False)))
+                    doc_id = f.pop("d")  # kept apart: the rest is a signature (link_blocks)
+                    match_rows.append((mid, doc_id, json.dumps(f, ensure_ascii=False)))
                     block_rows.extend((k, order, mid) for k, order in block_keys(f, plan))
             conn.executemany(table.insert_sql(), values)
             if match_rows:
                 conn.executemany(
-                    f"INSERT INTO scratch.{_q('match_' + name)} VALUES (?, ?)", match_rows
+                    f"INSERT INTO scratch.{_q('match_' + name)} VALUES (?, ?, ?)", match_rows
                 )
                 conn.executemany(
                     f"INSERT INTO scratch.{_q('block_' + name)} VALUES (?, ?, ?)", block_rows
@@ -249,29 +252,25 @@ class SQLiteTables:
         conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
 
     # -- entities
-    def _blocks(self, name: str) -> Iterator[tuple[str, int, Features]]:
-        """``(block key, mention id, features)`` of every block of two or more mentions,
-        in block order, streamed."""
+    def _blocks(self, name: str) -> Iterator[tuple[str, int, Features, str]]:
+        """``(block key, mention id, features, signature)`` of every block of two or more
+        mentions, in block order, streamed."""
         block, match = _q("block_" + name), _q("match_" + name)
         cursor = self.conn.execute(
-            f"SELECT b.key, b.mention_id, m.features FROM scratch.{block} AS b "
+            f"SELECT b.key, b.mention_id, m.doc_id, m.features FROM scratch.{block} AS b "
             f"JOIN scratch.{match} AS m ON m.mention_id = b.mention_id WHERE b.key IN "
             f"(SELECT key FROM scratch.{block} GROUP BY key HAVING count(*) > 1) "
             "ORDER BY b.key, b.sort, b.mention_id"
         )
-        for key, mid, text in cursor:
-            yield key, mid, json.loads(text)
-
-    def _features(self, name: str, mid: int) -> Features:
-        row = self.conn.execute(
-            f"SELECT features FROM scratch.{_q('match_' + name)} WHERE mention_id = ?", (mid,)
-        ).fetchone()
-        features: Features = json.loads(row[0])
-        return features
+        for key, mid, doc_id, text in cursor:
+            f = json.loads(text)
+            f["d"] = doc_id
+            yield key, mid, f, text
 
     def _resolve(self, name: str, size: int, clusters: Clusters) -> Iterator[Link]:
         """The candidate links that join groups, strongest first within each connected
-        component of the candidate graph, one component at a time."""
+        component of the candidate graph, one component at a time: only that component's
+        links and its mentions' features are in memory while it is resolved."""
         conn = self.conn
         candidates = _q("links_" + name)
         components = UnionFind(size)
@@ -285,17 +284,34 @@ class SQLiteTables:
         for chunk in _batched(((components.find(r[0]), *r) for r in rows), BATCH):
             conn.executemany(f"INSERT INTO {ordered} VALUES (?, ?, ?, ?, ?)", chunk)
         del components
-        current = None
-        cursor = conn.execute(
+        cursor = self.conn.cursor()
+        cursor.execute(
             f"SELECT comp, a, b, score, reason FROM {ordered} ORDER BY comp, score DESC, a, b"
         )
-        for comp, a, b, score, reason in cursor:
-            if comp != current:
-                clusters.forget()
-                current = comp
-            link = Link(a, b, score, reason)
-            if clusters.join(link):
-                yield link
+        for _, rows_of_component in itertools.groupby(cursor, key=lambda r: r[0]):
+            component = [Link(a, b, score, reason) for _, a, b, score, reason in rows_of_component]
+            clusters.forget()
+            self._prefetch(name, {m for x in component for m in (x.a, x.b)})
+            for link in component:
+                if clusters.join(link):
+                    yield link
+        self._loaded.clear()
+
+    def _prefetch(self, name: str, ids: set[int]) -> None:
+        """Load the features of one component's mentions (replacing the previous ones)."""
+        self._loaded.clear()
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for mid, doc_id, text in self.conn.execute(
+                f"SELECT mention_id, doc_id, features FROM scratch.{_q('match_' + name)} "
+                f"WHERE mention_id IN ({marks})",
+                chunk,
+            ):
+                f = json.loads(text)
+                f["d"] = doc_id
+                self._loaded[mid] = f
 
     def match_entities(self) -> dict[str, int]:
         """Match mentions into entities and write the entities and links tables.
@@ -329,7 +345,7 @@ class SQLiteTables:
                     [(x.a, x.b, x.score, x.reason) for x in found],
                 )
             size = self._next_id[t.name] - 1
-            clusters = Clusters(size, partial(self._features, t.name))
+            clusters = Clusters(size, self._loaded.__getitem__)
             links = self.tables[t.links]
             for joined in _batched(self._resolve(t.name, size, clusters), BATCH):
                 conn.executemany(
@@ -352,6 +368,7 @@ class SQLiteTables:
         return counts
 
     def _write_entities(self, t: ListTable, plan: MatchPlan) -> int:
+        """One entities row per entity_id, from its mentions read in entity order."""
         conn = self.conn
         table = self.tables[t.entities]
         mention_cols = [c.name for c in self.tables[t.name].columns]
@@ -360,9 +377,8 @@ class SQLiteTables:
         batch: list[list[Any]] = []
         count = 0
         insert = table.insert_sql()
-        for eid, group in itertools.groupby(
-            cursor, key=lambda r: r[mention_cols.index("entity_id")]
-        ):
+        at = mention_cols.index("entity_id")
+        for eid, group in itertools.groupby(cursor, key=lambda r: r[at]):
             rows = [dict(zip(mention_cols, r, strict=True)) for r in group]
             doc_ids = list(dict.fromkeys(r["doc_id"] for r in rows))
             published = sorted(str(r["published"]) for r in rows if r.get("published"))
