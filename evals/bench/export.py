@@ -204,8 +204,8 @@ start, cpu = time.perf_counter(), time.process_time()
 report = export_tables(out, to, format=fmt, schema=schema, entities=entities)
 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_rss_mb": peak / 1024, "base_rss_mb": base / 1024,
-                  "report": report.to_dict()}))
+print(json.dumps({"seconds": seconds, "cpu_s": cpu, "peak_rss_mb": peak / 1024,
+                  "base_rss_mb": base / 1024, "report": report.to_dict()}))
 """
 
 

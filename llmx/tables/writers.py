@@ -1,8 +1,10 @@
 """The tables on disk: SQLite (stdlib ``sqlite3``), Parquet (pyarrow), CSV (stdlib ``csv``).
 
-Every export is first written to one SQLite file (:class:`SQLiteTables`): rows stream in,
-entities are matched block by block from it, and nothing is held in memory beyond one
-block and the links found. For a SQLite export that file is the result, finished for
+Every export is first written to one SQLite file (:class:`SQLiteTables`): rows stream in
+with each mention's matching features and block keys in scratch tables; blocks stream
+out in order, candidate links go back to a scratch table and are resolved one connected
+component at a time. Memory holds a window of a block, one component, and two integers
+per mention (the union-find arrays). For a SQLite export that file is the result, finished for
 Datasette (foreign keys, indexes, full-text search, column descriptions). Parquet and
 CSV stream out of it batch by batch (:func:`write_parquet`, :func:`write_csv`), and
 :func:`arrow_tables` gives the same batches to pandas.
