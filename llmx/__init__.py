@@ -7,6 +7,8 @@ The public surface::
     llmx.Extractor(schema, ...)            reuse one configured client and cache
     llmx.extract_batch(inputs, schema, out=...)   many documents into resumable JSONL
     llmx.aextract_batch(...)
+    llmx.export_tables(out, to)            the output as SQLite / Parquet / CSV tables
+    llmx.read_tables(out)                  the same tables as pandas DataFrames
 
 plus the settings (:class:`Settings`, :func:`resolve_settings`), the result types,
 the field markers for schema authors and the exception tree.
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from llmx.prompts import Prompt, load_prompt
     from llmx.runner import RunOutcome, aextract_batch, extract_batch
     from llmx.schemas import load_schema
+    from llmx.tables import export_tables, read_tables
 
 # the extraction stack (openai, instructor, OpenCC, ...) is imported on first use,
 # so that `llmx --help` and `import llmx.errors` stay fast
@@ -53,6 +56,8 @@ _LAZY = {
     "aextract_batch": "llmx.runner",
     "extract_batch": "llmx.runner",
     "load_schema": "llmx.schemas",
+    "export_tables": "llmx.tables",
+    "read_tables": "llmx.tables",
 }
 
 
@@ -96,9 +101,11 @@ __all__ = [
     "__version__",
     "aextract",
     "aextract_batch",
+    "export_tables",
     "extract",
     "extract_batch",
     "load_prompt",
     "load_schema",
+    "read_tables",
     "resolve_settings",
 ]

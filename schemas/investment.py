@@ -950,3 +950,45 @@ def _home_name(context: DocumentContext) -> str | None:
 
 
 InvestmentNews.__llmx_reader__ = InvestmentReader()  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- entities
+# Hooks read by ``llmx.tables.entities`` when mentions are matched across documents
+# (``llmx export``). Kept apart from the models above.
+
+from functools import cache  # noqa: E402
+
+ENTITY_AGREE: dict[str, tuple[str, ...]] = {"Stat": ("period",)}
+"""Fields two mentions must agree on (when both state them) to be one entity."""
+
+_ENTITY_GENERIC = re.compile(
+    r"股份有限公司|有限责任公司|有限公司|股份公司|集团|公司|项目|工程|[（(][^）)]*[）)]"
+)
+
+
+@cache
+def _leading_places() -> frozenset[str]:
+    from llmx.normalize import Gazetteer
+
+    gaz = Gazetteer.load()
+    names = {n for n, ds in gaz.full.items() if any(d.level < 3 for d in ds)}
+    names |= {n for n, ds in gaz.short.items() if any(d.level < 3 for d in ds)}
+    return frozenset(n for n in names if len(n) >= 2)
+
+
+def entity_name(model: type[BaseModel], field: str, value: str) -> str:
+    """A project or investor name as compared across articles: simplified, without
+    company-form and generic words (有限公司, 项目 ...) or a leading province/city name
+    (湖州卫蓝固态电池项目 ~ 卫蓝新能源固态电池项目)."""
+    text = to_simplified(value).strip()
+    if model.__name__ != "Project" or field not in ("name", "investor"):
+        return text
+    places = _leading_places()
+    for _ in range(2):
+        for n in range(min(len(text) - 2, 8), 1, -1):
+            if text[:n] in places:
+                text = text[n:]
+                break
+        else:
+            break
+    return _ENTITY_GENERIC.sub("", text) or text

@@ -6,6 +6,7 @@ import typer
 
 from llmx.cli.cache_cmd import app as cache_app
 from llmx.cli.eval_cmd import eval_command
+from llmx.cli.export_cmd import export_command
 from llmx.cli.review_cmd import review_command
 from llmx.cli.run_cmd import run_command
 
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.command("run")(run_command)
 app.command("eval")(eval_command)
 app.command("review")(review_command)
+app.command("export")(export_command)
 app.add_typer(cache_app, name="cache", help="Inspect or clear the response cache.")
 
 

@@ -88,6 +88,18 @@ def run_command(
         typer.Option("--progress/--no-progress", help="Progress bar (default: on a TTY)."),
     ] = None,
     config: ConfigOpt = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="At the end, also write the tables (see 'llmx export'): a .db/.sqlite "
+            "file, or a folder with --export-format parquet|csv.",
+            show_default=False,
+        ),
+    ] = None,
+    export_format: Annotated[
+        str | None, typer.Option("--export-format", help="sqlite, parquet or csv.")
+    ] = None,
 ) -> None:
     """Extract records from documents into OUT (JSONL); rerunning resumes.
 
@@ -99,6 +111,10 @@ def run_command(
     from llmx.runner import aextract_batch
 
     try:
+        if export is not None:  # a wrong --export is a usage error before any work
+            from llmx.tables import resolve_format
+
+            resolve_format(export, export_format)
         worker_count = _parse_workers(workers)
         settings = build_settings(
             config,
@@ -137,6 +153,8 @@ def run_command(
     except LlmxError as exc:
         raise fail(exc) from None
     _print_summary(outcome.summary, out, outcome.errors, outcome.summary_path)
+    if export is not None and not outcome.summary.interrupted:
+        _export(out, export, export_format, schema)
     for problem in outcome.worker_errors:
         err_console.print(f"[red]{problem}[/]")
     if outcome.summary.interrupted:
@@ -149,6 +167,16 @@ def run_command(
         raise typer.Exit(1)
     if outcome.summary.failed:
         raise typer.Exit(1)
+
+
+def _export(out: Path, to: Path, format: str | None, schema: str) -> None:
+    from llmx.cli.export_cmd import print_report
+    from llmx.tables import export_tables
+
+    try:
+        print_report(export_tables(out, to, format=format, schema=schema))
+    except LlmxError as exc:
+        raise fail(exc) from None
 
 
 def _parse_workers(value: str | None) -> int | None:
