@@ -15,6 +15,7 @@ context (``context={"llmx": ctx}``) and also work without one.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
@@ -469,7 +470,7 @@ _NAME_LEAD_RE = re.compile(
     r"成功|正式|顺利|已经|已|还|共|总投资|投资)+"
 )
 _JUNK_NAME_RE = re.compile(
-    r"促进|树立|招商引资|洽谈|一批|推进|意识|工作|服务|引进一批|加快|全力|围绕|聚焦|保障|"
+    r"以上|以下|促进|树立|招商引资|洽谈|一批|推进|意识|工作|服务|引进一批|加快|全力|围绕|聚焦|保障|"
     r"研判|作战|简化|破解|支持|推动|打造|实施|举行|举办|召开|仪式|活动|会议|记者|表示|说|"
     r"这些|一大批|好项目|大项目|我们|他们"
 )
@@ -559,6 +560,9 @@ class InvestmentReader:
             before = text[sentences[i - 1][0] : sentences[i - 1][1]] if i else ""
             prev_span = sentences[i - 1] if i else None
             out.extend(self._in_sentence(text, (s, e), before, prev_span, sentences[:i], context))
+        year = _story_year(text) if context.published is None else None
+        if year is not None:
+            out = [_with_year(c, year) for c in out]
         return _one_per_figure(out)
 
     # -- one sentence ------------------------------------------------------------
@@ -573,12 +577,17 @@ class InvestmentReader:
     ) -> list[Candidate]:
         s, e = span
         sentence = text[s:e]
+        if sentence.rstrip("”’」』）) ").endswith(("？", "?")):
+            return []  # a question reports nothing
         counts = [_shift(f, s) for f in find_project_counts(sentence)]
         yoys = [_shift(f, s) for f in find_yoy(sentence)]
         stats: list[dict[str, Any]] = []
         projects: list[dict[str, Any]] = []
         opened: list[dict[str, Any]] = []
         for count in counts:
+            ca, _ = _clause_bounds(text, count.start, count.end, s, e, "；;。")
+            if _TARGET_RE.search(text[ca : count.start]):
+                continue  # 确保...落地亿元项目2个以上 is a target
             stats.append({"anchor": (count.start, count.end), "project_count": int(count.value)})
         for ms, me, _ in find_money_spans(sentence):
             a, b = s + ms, s + me
@@ -645,10 +654,18 @@ class InvestmentReader:
                 candidates.append(
                     Candidate(s, e, sentence, (a, b), kind, facts, before=context_before)
                 )
+        base = ""
         for a, b in named:
             stage, _ = self._stage(text, a, b, s, e)
             date = _nearest(dates, a, s) or (dates[0] if dates else None)
+            mention = text[a:b]
+            phase = re.match(r"[一二三四五六七八九十\d]+期项目$", mention)
+            if phase and base:
+                mention = base + mention
+            elif re.search(r"[一二三四五六七八九十\d]+期项目$", mention):
+                base = re.sub(r"[一二三四五六七八九十\d]+期项目$", "", mention)
             facts = {
+                "mention": mention,
                 "stage": stage,
                 "date": date.text if date else (prev_dates[0].text if prev_dates else None),
                 "place": self._zone(text, s, e, a),
@@ -677,8 +694,10 @@ class InvestmentReader:
             if text[p - 1 : p] in _GENERIC_BEFORE:
                 continue
             ca, cb = _clause_bounds(text, p, p + 2, s, e, _SUBCLAUSE_STOP)
+            _, clause_end = _clause_bounds(text, p, p + 2, s, e, _CLAUSE_STOP)
             after = text[p + 2 : min(e, p + 12)]
-            told, _ = _stage_in(text, p + 2, min(cb, p + 12))
+            # a list (A项目、B项目、C项目等...落地) tells its stage once, after the last item
+            told, _ = _stage_in(text, p + 2, min(clause_end, p + 40))
             told_before, _ = _stage_in(text, ca, p)
             if (
                 told is None
@@ -688,6 +707,8 @@ class InvestmentReader:
                 continue
             name = _NAME_LEAD_RE.sub("", text[ca:p])
             name = re.split(r"的还有|还有|签约|引进|落户|开工|建设的|加快|加紧", name)[-1]
+            # 一期项目首线出片暨二期项目: the second mention is 二期
+            name = re.split(r"项目[^项，,。]{0,6}?(?:暨|和|及|与)", name)[-1]
             if len(name) < 2 or _GENERIC_PROJECT.match(name) or _JUNK_NAME_RE.search(name):
                 continue
             if any(ca - 12 <= item["anchor"][0] <= cb for item in money):
@@ -697,11 +718,20 @@ class InvestmentReader:
 
     @staticmethod
     def _stage(text: str, a: int, b: int, s: int, e: int) -> tuple[Stage | None, int]:
-        ca, cb = _clause_bounds(text, a, b, s, e, _SUBCLAUSE_STOP + "，,")
-        stage, at = _stage_in(text, ca, min(e, cb + 8))
-        if stage is None:
-            stage, at = _stage_in(text, s, e)
-        return stage, at
+        """The stage told nearest after the anchor in its clause (a list tells it after
+        its last item), else nearest before it, else the most advanced in the sentence."""
+        ca, cb = _clause_bounds(text, a, b, s, e, _CLAUSE_STOP)
+        for m in _STAGE_RE.finditer(text, b, cb):
+            if not _PLANNED_RE.search(text[max(ca, m.start() - 10) : m.start()]):
+                return dict(_STAGES)[m.group(0)], m.start()
+        before = [
+            m
+            for m in _STAGE_RE.finditer(text, ca, a)
+            if not _PLANNED_RE.search(text[max(ca, m.start() - 10) : m.start()])
+        ]
+        if before:
+            return dict(_STAGES)[before[-1].group(0)], before[-1].start()
+        return _stage_in(text, s, e)
 
     @staticmethod
     def _zone(text: str, s: int, e: int, anchor: int) -> str | None:
@@ -784,6 +814,9 @@ class InvestmentReader:
             ]
         seen = candidate.text + candidate.before
         name = facts.get("name") or _quoted(said.get("name"), seen)
+        if "amount" not in facts and candidate.anchor is not None:
+            # a project found by its name: code read the name, the model only confirms
+            name = facts.get("mention") or name
         if (
             not name
             or _GENERIC_PROJECT.match(name.removesuffix("项目"))
@@ -865,6 +898,26 @@ def _quoted(value: Any, text: str) -> str | None:
     # the model may join a name's parts across a short gap: keep it when most of it is there
     hits = sum(1 for ch in v if ch in text)
     return v if hits >= 0.8 * len(v) else None
+
+
+def _story_year(text: str) -> str | None:
+    """The year a story without a publication date tells itself (``2023年``, ``2023淮安
+    投资环境说明会``): the most mentioned, the latest on a tie."""
+    years = re.findall(r"(?<!\d)(20[0-4]\d)(?=年|[^\d%])", text)
+    if not years:
+        return None
+    best: str = max(set(years), key=lambda y: (years.count(y), y))
+    return best
+
+
+def _with_year(candidate: Candidate, year: str) -> Candidate:
+    """Dates and periods that name no year read in the story's own year."""
+    facts = dict(candidate.facts)
+    for key in ("date", "period"):
+        raw = facts.get(key)
+        if isinstance(raw, str) and not re.search(r"\d{4}|去年|前年|明年|上年", raw):
+            facts[key] = year + "年" + raw.replace("今年", "").replace("本年", "")
+    return replace(candidate, facts=facts)
 
 
 def _figure_key(candidate: Candidate) -> tuple[Any, ...] | None:

@@ -166,7 +166,9 @@ def test_names_the_story_does_not_back_are_dropped(fake_openai: FakeOpenAI) -> N
     assert "不存在的幻想项目" not in names
     # a name that code reads right after an amount does not depend on the model
     assert {"卫蓝新能源固态电池项目", "蓝固锂电", "南木纳米"} <= names
-    assert all(name in ARTICLE for name in names)
+    # every name is the story's, a phase (二期项目) with the project it is a phase of
+    assert all(name in ARTICLE or name.endswith("期项目") for name in names)
+    assert "天合光能淮安基地二期项目" in names
     assert result.record.stats  # stats need no name from the model
 
 
@@ -313,3 +315,24 @@ def test_passes_record_agreement_as_confidence(fake_openai: FakeOpenAI) -> None:
     # one pass: no confidence in the output line
     single = llmx.extract(ARTICLE, "investment", **_settings(fake_openai))
     assert single.confidence is None and "confidence" not in single.to_dict()
+
+
+def test_questions_targets_and_phases() -> None:
+    reader = reader_for(load_schema("investment"))
+    assert reader is not None
+    text = (
+        "不到一百天，招引投资超千亿元的背后，淮安有着怎样的创新举措？\n"
+        "金湖明确提出要求：确保全年落地亿元项目2个以上。\n"
+        "4月28日上午，淮安捷泰新能源一期项目首线出片暨二期项目开工仪式成功举行。\n"
+        "2023年，淮安新签约亿元以上项目265个。\n"
+    )
+    found = reader.find(text, DocumentContext(text=text))
+    marks = {text[c.anchor[0] : c.anchor[1]]: c for c in found if c.anchor}
+    assert "超千亿元" not in marks  # a question reports nothing
+    assert "2个" not in marks  # a target is not a statistic
+    phases = [c.facts.get("mention") for c in found if c.facts.get("mention")]
+    assert phases == ["淮安捷泰新能源一期项目", "淮安捷泰新能源二期项目"]
+    stages = [c.facts["stage"] for c in found if c.facts.get("mention")]
+    assert stages == ["in_production", "under_construction"]
+    # no publication date: the story's own year dates the event
+    assert {c.facts.get("date") for c in found if c.facts.get("mention")} == {"2023年4月28日"}
