@@ -186,7 +186,7 @@ class Extractor(Generic[M]):
         """Extract one document. Never raises for a per-document problem: the
         error is returned in :attr:`Result.error` with the usage spent so far."""
         document = _as_document(doc, doc_id, published)
-        result: Result[M] = Result(doc_id=document.doc_id, source=document.source)
+        result: Result[M] = Result.for_document(document)
         started = time.perf_counter()
         try:
             await self._extract_into(document, result)
@@ -207,7 +207,7 @@ class Extractor(Generic[M]):
             clean.text, max_chars=self.chunk_chars, overlap_chars=self.settings.chunk_overlap
         )
         records: list[M] = []
-        notes: list[str] = []
+        notes: list[str] = list(result.notes)
         cached_all = True
         for chunk in chunks:
             asked = await self._ask_text(

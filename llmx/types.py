@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -20,7 +22,9 @@ class Document:
     ``data`` is raw bytes (from files) or text (from JSONL/stdin/API calls).
     ``meta`` carries caller-provided fields such as ``published`` (ISO date).
     ``error`` is set when the input could not even be read; such a document is
-    never sent to a model but still ends in the error report.
+    never sent to a model but still ends in the error report. ``notes`` says what
+    reading it changed (a doc_id given because another input held the natural one);
+    they travel to the output line's notes.
     """
 
     doc_id: str
@@ -28,6 +32,20 @@ class Document:
     data: bytes | str
     meta: dict[str, Any] = field(default_factory=dict)
     error: LlmxError | None = None
+    notes: tuple[str, ...] = ()
+
+    @cached_property
+    def content_sha256(self) -> str:
+        """sha256 (hex) of the document as read: the raw bytes of a file or stdin, the
+        UTF-8 bytes of a text given as a string (a JSONL ``text``, an API call).
+
+        Resuming a run compares it with the ``content_sha256`` of the output line of the
+        same doc_id: a document counts as done only when the same content was done.
+        """
+        data = (
+            self.data.encode("utf-8", "surrogatepass") if isinstance(self.data, str) else self.data
+        )
+        return hashlib.sha256(data).hexdigest()
 
     @property
     def published(self) -> date | None:
@@ -110,6 +128,22 @@ class Result(Generic[T]):
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cost_usd: float | None = None
+    #: the input's own fields besides id and text (a JSONL line's url, title, published ...)
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: :attr:`Document.content_sha256` of the input (``None`` when not known)
+    content_sha256: str | None = None
+
+    @classmethod
+    def for_document(cls, doc: Document, error: LlmxError | None = None) -> Result[Any]:
+        """A result of ``doc`` with its id, source, metadata, content hash and notes."""
+        return cls(
+            doc_id=doc.doc_id,
+            source=doc.source,
+            error=error,
+            meta=dict(doc.meta),
+            content_sha256=doc.content_sha256,
+            notes=list(doc.notes),
+        )
 
     @property
     def ok(self) -> bool:
@@ -129,4 +163,17 @@ class Result(Generic[T]):
             "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 8),
+            "meta": _jsonable_meta(self.meta),
+            "content_sha256": self.content_sha256,
         }
+
+
+def _jsonable_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` for a JSON line: JSON values as they are, anything else as its ``str``."""
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if value is None or isinstance(value, str | int | float | bool | list | dict):
+            out[str(key)] = value
+        else:
+            out[str(key)] = str(value)
+    return out

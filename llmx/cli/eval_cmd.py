@@ -24,6 +24,7 @@ from llmx.cli.common import (
     build_settings,
     err_console,
     fail,
+    plain,
 )
 from llmx.errors import LlmxError
 
@@ -68,7 +69,6 @@ def eval_command(
     2 on a usage or setup error.
     """
     # heavy imports (scipy, openai, instructor) wait until the command runs
-    # heavy imports (scipy, openai, instructor) wait until the command runs
     from llmx.evals import (
         Report,
         compare_to_baseline,
@@ -104,10 +104,10 @@ def eval_command(
         report.save(report_dir / "report.json")
         (report_dir / "report.md").write_text(to_markdown(report), encoding="utf-8")
         write_html(report, report_dir / "report.html")
-        err_console.print(f"reports: {report_dir}/report.{{json,md,html}}")
+        err_console.print(f"reports: {plain(report_dir)}/report.{{json,md,html}}", highlight=False)
         if baseline is not None:
             diff = compare_to_baseline(report, Report.load(baseline), tolerance=tolerance)
-            err_console.print(diff.to_text())
+            err_console.print(plain(diff.to_text()), highlight=False)
             if diff.regressions:
                 raise typer.Exit(1)
     except LlmxError as exc:
