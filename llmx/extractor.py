@@ -207,30 +207,38 @@ class Extractor(Generic[M]):
             clean.text, max_chars=self.chunk_chars, overlap_chars=self.settings.chunk_overlap
         )
         records: list[M] = []
-        notes: list[str] = list(result.notes)
+        # what reading and cleaning changed: a new doc_id, trimmed boilerplate, repeats
+        notes: list[str] = [*result.notes, *clean.trim_notes()]
+        # one context per document: its home region is found once, not once per chunk
+        context = DocumentContext(text=clean.text, published=published)
         cached_all = True
-        for chunk in chunks:
-            asked = await self._ask_text(
-                chunk.text,
-                chunk.index,
-                len(chunks),
-                doc_id=document.doc_id,
-                full_text=clean.text,
-                published=published,
-                usage=result.usage,
-                notes=notes,
-            )
-            for record, cached in asked:
-                cached_all = cached_all and cached
-                records.append(record)
+        try:
+            for chunk in chunks:
+                asked = await self._ask_text(
+                    chunk.text,
+                    chunk.index,
+                    len(chunks),
+                    doc_id=document.doc_id,
+                    context=context,
+                    published=published,
+                    usage=result.usage,
+                    notes=notes,
+                )
+                for record, cached in asked:
+                    cached_all = cached_all and cached
+                    records.append(record)
+        except LlmxError:  # a failed document keeps what happened on the way
+            result.notes = list(dict.fromkeys([*notes, *context.notes]))
+            raise
         # also joins one project named several ways; the record becomes an instance
         # of the caller's own class again (validation used a faster subclass)
         merged = merge_records(records)
         record = self.schema.model_construct(_fields_set=merged.model_fields_set, **dict(merged))
+        notes.extend(context.notes)
         result.grounding = ground_record(record, clean)
         result.record = self._apply_grounding_policy(record, result.grounding, notes)
         result.cached = cached_all
-        result.notes = notes
+        result.notes = list(dict.fromkeys(notes))  # a note repeated per chunk once
 
     async def _ask_text(
         self,
@@ -239,7 +247,7 @@ class Extractor(Generic[M]):
         count: int,
         *,
         doc_id: str,
-        full_text: str,
+        context: DocumentContext,
         published: date | None,
         usage: Usage,
         notes: list[str],
@@ -253,7 +261,6 @@ class Extractor(Generic[M]):
         sentence boundaries, sometimes three) overlapping parts, each of which may
         still get one warmer retry; a shorter one gets that retry itself.
         """
-        context = DocumentContext(text=full_text, published=published)
         messages = self.messages_for(
             text, published=published, doc_id=doc_id, chunk_index=index, chunk_count=count
         )
@@ -261,7 +268,6 @@ class Extractor(Generic[M]):
         try:
             asked = [await self._ask(messages, context, usage, retry_cut_off=not splittable)]
         except TruncatedAnswerError:
-            notes.extend(context.notes)
             if not splittable:
                 raise
             notes.append("answer cut off at max_tokens: asked again for each half of the text")
@@ -274,14 +280,13 @@ class Extractor(Generic[M]):
                     half.index,
                     len(halves),
                     doc_id=doc_id,
-                    full_text=full_text,
+                    context=context,
                     published=published,
                     usage=usage,
                     notes=notes,
                     may_split=False,
                 )
             return parts
-        notes.extend(context.notes)
         return asked
 
     def messages_for(
@@ -337,13 +342,14 @@ class Extractor(Generic[M]):
                     max_tokens=self.settings.max_tokens,
                 )
         elif hit is not None:
+            mark = len(context.notes)
             try:
                 record = self._response_model.model_validate_json(
                     hit.content, context=validation_context
                 )
                 return record, True
             except ValidationError:
-                context.notes.clear()  # stale entry for a changed schema: ask again
+                del context.notes[mark:]  # stale entry for a changed schema: ask again
         spent = Usage()
         try:
             record, content = await client.extract(

@@ -99,7 +99,7 @@ def iter_documents(
 ) -> Iterator[Document]:
     """Lazily yield one :class:`Document` per input document (see the module doc)."""
     seen: dict[str, str] = {}
-    for item in map(os.fspath, inputs):
+    for item in (os.fspath(i) for i in inputs):
         # a file named here is best told apart by its folder; one of a folder or glob
         # (doc_id = its relative path) by its suffix
         named = not os.path.isdir(item) and os.path.exists(item)

@@ -11,6 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationInfo, field_validator
+
+import llmx as llmx_api_module
+from llmx.normalize import get_context
 from llmx.testing import FakeOpenAI, error, structured
 from tests.corpus import RECORD, news
 
@@ -43,6 +47,11 @@ def run(server: FakeOpenAI, *args: str, stdin: str | bytes | None = None) -> Any
     done.stdout = done.stdout.decode("utf-8", "replace")
     done.stderr = done.stderr.decode("utf-8", "replace")
     return done
+
+
+def llmx_api() -> Any:
+    """The public API (``import llmx``)."""
+    return llmx_api_module
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
@@ -158,3 +167,99 @@ def test_rerun_after_failures_exits_1_and_suggests_retry_failed(
     saved = json.loads((tmp_path / "o.summary.json").read_text(encoding="utf-8"))
     assert (saved["documents"], saved["ok"], saved["failed"]) == (3, 3, 0)
     assert saved["usage"]["requests"] == 3  # one current line per document
+
+
+# ------------------------------------------------------------------ 5, 6: nothing trimmed silently
+
+
+def api_settings(server: FakeOpenAI, **changes: Any) -> dict[str, Any]:
+    return {
+        "base_url": server.base_url,
+        "api_key": "test",
+        "model": "fake-model",
+        "mode": "tools",
+        "backoff_initial": 0.01,
+        "backoff_max": 0.05,
+        **changes,
+    }
+
+
+STORY_HEAD = (
+    "本报讯 2024年3月15日，浙江省湖州市吴兴区举行重大项目集中签约活动，"
+    "共签约项目12个，总投资超过300亿元，涉及新能源、新材料等多个领域。"
+)
+BYLINE = "编辑：王五"
+STORY_TAIL = (
+    "湖州新能源科技有限公司投资50亿元建设固态电池项目，项目落户吴兴经济开发区，"
+    "预计明年投产，达产后年产值可达80亿元。"
+)
+
+
+def test_a_mid_article_byline_cuts_nothing_and_every_trim_is_noted(
+    fake_openai: FakeOpenAI,
+) -> None:
+    fake_openai.default = structured(RECORD)
+    text = "\n".join([STORY_HEAD, BYLINE, STORY_TAIL, "版权所有 © 某某新闻网", "联系我们"])
+    result = llmx_api().extract(text, "investment", **api_settings(fake_openai))
+    assert result.ok, result.error
+    sent = fake_openai.chat_requests[0].text
+    assert "固态电池项目" in sent  # the story after the byline reached the model
+    assert "版权所有" not in sent
+    grounding = result.grounding[0]
+    assert grounding.status == "exact"  # the quote from that part is found
+    trims = [n for n in result.notes if n.startswith("trimmed before extraction")]
+    assert len(trims) == 1 and "tail at source chars" in trims[0] and "版权所有" in trims[0]
+    start = text.index("版权所有")
+    assert f"{start}-{len(text)}" in trims[0]
+
+
+def test_a_story_repeated_many_times_is_sent_once_with_a_note(fake_openai: FakeOpenAI) -> None:
+    fake_openai.default = structured(RECORD)
+    story = "\n".join([STORY_HEAD, STORY_TAIL, "（记者 李四）"])
+    text = "\n\n".join([story] * 178)
+    result = llmx_api().extract(text, "investment", **api_settings(fake_openai))
+    assert result.ok, result.error
+    assert fake_openai.calls == 1
+    assert fake_openai.chat_requests[0].text.count(STORY_TAIL) == 1
+    notes = [n for n in result.notes if "repeating earlier text" in n]
+    assert len(notes) == 1, result.notes
+    first_copy_end = len(story) + 2
+    removed = len(text) - first_copy_end
+    assert f"{removed} source chars" in notes[0]
+    assert f"between source chars {first_copy_end} and {len(text)}" in notes[0]
+
+
+# ------------------------------------------------------------------ 16: per-document work once
+
+CONTEXTS: list[int] = []
+
+
+class Company(BaseModel):
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _seen(cls, value: str, info: ValidationInfo) -> str:
+        context = get_context(info)
+        if context is not None:
+            CONTEXTS.append(id(context))
+            context.note(f"checked {value}")
+        return value
+
+
+class Companies(BaseModel):
+    companies: list[Company]
+
+
+def test_one_document_context_per_document_and_notes_once(fake_openai: FakeOpenAI) -> None:
+    fake_openai.default = structured({"companies": [{"name": "湖州新能源"}]})
+    CONTEXTS.clear()
+    text = "。".join(f"第{i}家企业湖州新能源科技有限公司签约落户，主营新材料" for i in range(80))
+    result = llmx_api().extract(
+        text, Companies, **api_settings(fake_openai, chunk_chars=400, chunk_overlap=0)
+    )
+    assert result.ok, result.error
+    assert fake_openai.calls >= 5
+    assert len(CONTEXTS) == fake_openai.calls
+    assert len(set(CONTEXTS)) == 1  # built once per document, not once per chunk
+    assert result.notes.count("checked 湖州新能源") == 1
