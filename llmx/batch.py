@@ -516,7 +516,8 @@ async def run_batch(
         except asyncio.CancelledError:
             summary.interrupted = True
         finally:
-            if summary.interrupted or fatal is not None or not all(w.done() for w in workers):
+            ended = summary.interrupted or summary.stopped_early or fatal is not None
+            if ended or not all(w.done() for w in workers):
                 # stopped early: documents in flight fail the same way; leave them unwritten
                 drain = 0.0 if summary.stopped_early else drain_timeout
                 await _shutdown(state, producer, workers, drain)

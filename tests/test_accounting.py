@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,10 @@ from pydantic import BaseModel, ValidationInfo, field_validator
 
 import llmx as llmx_api_module
 from llmx.normalize import get_context
-from llmx.testing import FakeOpenAI, error, structured
+from llmx.io import default_errors_path
+from llmx.runner import aextract_batch
+from llmx.testing import FakeOpenAI, error, structured, tool_args, truncated
+from llmx.types import Document
 from tests.corpus import RECORD, news
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -263,3 +267,88 @@ def test_one_document_context_per_document_and_notes_once(fake_openai: FakeOpenA
     assert len(CONTEXTS) == fake_openai.calls
     assert len(set(CONTEXTS)) == 1  # built once per document, not once per chunk
     assert result.notes.count("checked 湖州新能源") == 1
+
+
+# ------------------------------------------------------------------ 7-10: failures told truly
+
+
+async def test_a_validation_failure_names_the_errors_and_keeps_the_last_answer(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.default = tool_args('{"projects": [{"investor": "某公司"}], "stats": []}')
+    out = tmp_path / "o.jsonl"
+    outcome = await aextract_batch(
+        [Document("d", "d.txt", news(0))], "investment", out=out, **api_settings(fake_openai)
+    )
+    assert outcome.summary.failed == 1
+    (entry,) = lines(default_errors_path(out))
+    error_ = entry["error"]
+    assert error_["kind"] == "validation"
+    assert "<failed_attempts>" not in error_["message"]
+    assert "after 2 re-asks: projects.0." in error_["message"]
+    assert "projects.0.evidence: Field required" in error_["message"]
+    assert error_["last_answer"] == '{"projects": [{"investor": "某公司"}], "stats": []}'
+    (row,) = lines(out)
+    assert any(note.startswith("re-asked after an invalid answer") for note in row["notes"])
+
+
+def test_a_refused_connection_is_a_connection_error_not_a_timeout() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = llmx_api().extract(
+        news(0),
+        "investment",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        api_key="test",
+        model="fake-model",
+        max_retries=1,
+        backoff_initial=0.01,
+        backoff_max=0.02,
+    )
+    assert result.error is not None and result.error.kind == "endpoint_transient"
+    assert "timed out" not in result.error.message
+    assert result.error.message.startswith("cannot connect to the endpoint: connection refused")
+
+
+def test_an_endpoint_that_rejects_everything_stops_the_run_early(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.default = error(401)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"d{i:02d}.txt").write_text(news(i), encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    stopped = run(fake_openai, str(folder), "--out", str(out), "--concurrency", "1")
+    assert stopped.returncode == 3, stopped.stderr
+    assert fake_openai.calls == 3  # not 12 documents' worth of requests
+    assert "stopped early: 3 documents in a row failed the same way" in stopped.stderr
+    assert "HTTP 401" in stopped.stderr and "--retry-failed" in stopped.stderr
+    assert len(lines(out)) == 3  # the unstarted documents stay resumable
+    summary = json.loads((tmp_path / "o.summary.json").read_text(encoding="utf-8"))
+    assert summary["run"]["stopped_early"].startswith("3 documents in a row")
+    fake_openai.default = structured(RECORD)
+    resumed = run(fake_openai, str(folder), "--out", str(out), "--retry-failed")
+    assert resumed.returncode == 0, resumed.stderr
+    rows = lines(out)
+    assert len(rows) == 12 and all(row["error"] is None for row in rows)
+
+
+async def test_a_response_body_cut_mid_way_is_retried_as_a_transport_fault(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.queue(truncated(RECORD), truncated(RECORD))
+    fake_openai.default = structured(RECORD)
+    result = await llmx_api().aextract(
+        news(0), "investment", **api_settings(fake_openai, max_reasks=0)
+    )
+    assert result.ok, result.error
+    assert fake_openai.calls == 3
+    # a body that is always cut off fails as a transport error, not as validation
+    fake_openai.default = truncated(RECORD)
+    failed = await llmx_api().aextract(
+        news(1), "investment", **api_settings(fake_openai, max_retries=1)
+    )
+    assert failed.error is not None and failed.error.kind == "endpoint_transient"
+    assert "response body was cut off" in failed.error.message
