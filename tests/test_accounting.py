@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationInfo, field_validator
 
 import llmx as llmx_api_module
-from llmx.normalize import get_context
 from llmx.io import default_errors_path
+from llmx.normalize import get_context
 from llmx.runner import aextract_batch
 from llmx.testing import FakeOpenAI, error, structured, tool_args, truncated
 from llmx.types import Document
