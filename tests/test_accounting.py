@@ -352,3 +352,149 @@ async def test_a_response_body_cut_mid_way_is_retried_as_a_transport_fault(
     )
     assert failed.error is not None and failed.error.kind == "endpoint_transient"
     assert "response body was cut off" in failed.error.message
+
+
+# ------------------------------------------------------------------ 11, 12: clean messages
+
+
+def test_out_naming_a_folder_or_a_path_under_a_file_is_a_clean_error(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.default = structured(RECORD)
+    doc = tmp_path / "d.txt"
+    doc.write_text(news(0), encoding="utf-8")
+    folder = tmp_path / "out[local]"
+    folder.mkdir()
+    as_folder = run(fake_openai, str(doc), "--out", str(folder))
+    assert as_folder.returncode == 2
+    assert "Traceback" not in as_folder.stderr
+    assert "error: the output path is a folder" in as_folder.stderr
+    assert str(folder) in as_folder.stderr  # brackets and all: nothing read as markup
+    under_file = run(fake_openai, str(doc), "--out", str(doc / "o.jsonl"))
+    assert under_file.returncode == 2
+    assert "Traceback" not in under_file.stderr
+    assert "error: the output path is under a file" in under_file.stderr
+    assert fake_openai.calls == 0
+
+
+def test_no_message_is_read_as_markup(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    fake_openai.default = structured(RECORD)
+    bad = run(fake_openai, "x.txt", "--workers", "pip install 'llmx[local]'")
+    assert bad.returncode == 2
+    assert "value: pip install 'llmx[local]'" in bad.stderr
+    doc = tmp_path / "[bold]story.txt"
+    doc.write_text(news(0), encoding="utf-8")
+    out = tmp_path / "[red]o.jsonl"
+    done = run(fake_openai, str(doc), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"output: {out}" in done.stderr
+
+
+# ------------------------------------------------------------------ 14: inputs told apart
+
+
+def test_utf16_without_a_bom_is_decoded_and_an_empty_folder_says_so(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.default = structured(RECORD)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "le.txt").write_bytes(news(0).encode("utf-16-le"))
+    (folder / "be.txt").write_bytes(news(1).encode("utf-16-be"))
+    out = tmp_path / "o.jsonl"
+    done = run(fake_openai, str(folder), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert {row["doc_id"]: row["error"] for row in lines(out)} == {"le": None, "be": None}
+    assert fake_openai.calls == 2
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    (scans / "a.pdf").write_bytes(b"%PDF-1.4")
+    (scans / "b.docx").write_bytes(b"PK\x03\x04")
+    empty = run(fake_openai, str(scans), "--out", str(tmp_path / "e.jsonl"))
+    assert empty.returncode == 1
+    (entry,) = lines(tmp_path / "e.errors.jsonl")
+    assert entry["error"]["kind"] == "input"
+    assert entry["error"]["message"].startswith("folder has no supported files")
+    assert entry["error"]["other_files"] == "a.pdf, b.docx"
+    assert "0 documents" not in empty.stderr and "input: 1" in empty.stderr
+
+
+# ------------------------------------------------------------------ 17: input metadata kept
+
+
+def test_jsonl_fields_travel_to_the_output_line_under_meta(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.default = structured(RECORD)
+    source = tmp_path / "in.jsonl"
+    rows = [
+        {
+            "id": "a",
+            "text": news(0),
+            "url": "https://example.com/a",
+            "title": "甲",
+            "published": "2024-03-15",
+            "tags": ["招商", "签约"],
+        },
+        {"id": "b", "text": news(1)},
+    ]
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    out = tmp_path / "o.jsonl"
+    done = run(fake_openai, str(source), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    by_id = {row["doc_id"]: row for row in lines(out)}
+    assert by_id["a"]["meta"] == {
+        "url": "https://example.com/a",
+        "title": "甲",
+        "published": "2024-03-15",
+        "tags": ["招商", "签约"],
+    }
+    assert by_id["b"]["meta"] == {}
+
+
+# ------------------------------------------------------------------ 18: a progress total
+
+
+class Recorder:
+    """A progress sink that remembers the total it was started with."""
+
+    def __init__(self) -> None:
+        self.total: int | None = -1
+        self.advanced = 0
+
+    def start(self, total: int | None) -> None:
+        self.total = total
+
+    def advance(self, result: Any) -> None:
+        self.advanced += 1
+
+    def skip(self, count: int = 1) -> None:
+        pass
+
+    def finish(self, summary: Any) -> None:
+        pass
+
+
+async def test_folder_and_glob_inputs_give_the_progress_bar_a_total(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.default = structured(RECORD)
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    for i, name in enumerate(["a.txt", "b.html", "sub/c.md", "skip.pdf"]):
+        (folder / name).write_text(news(i), encoding="utf-8")
+    more = tmp_path / "more"
+    more.mkdir()
+    for i in range(3):
+        (more / f"m{i}.txt").write_text(news(10 + i), encoding="utf-8")
+    sink = Recorder()
+    outcome = await aextract_batch(
+        [str(folder), str(more / "*.txt")],
+        "investment",
+        out=tmp_path / "o.jsonl",
+        progress=sink,
+        **api_settings(fake_openai),
+    )
+    assert outcome.summary.ok == 6
+    assert sink.total == 6 and sink.advanced == 6
