@@ -388,13 +388,13 @@ class Extractor(Generic[M]):
         self, record: M, grounding: list[GroundingInfo], notes: list[str]
     ) -> M:
         policy = self.settings.ungrounded
-        missing = [g for g in grounding if g.status == "not_found"]
+        missing = [g for g in grounding if not g.grounded]
         if not missing or policy == "keep":
             return record
         if policy == "flag":
-            notes.extend(f"{g.path}: evidence not found in the source" for g in missing)
+            notes.extend(f"{g.path}: {g.problem}" for g in missing)
             return record
-        notes.extend(f"{g.path}: dropped, evidence not found in the source" for g in missing)
+        notes.extend(f"{g.path}: dropped, {g.problem}" for g in missing)
         return drop_paths(record, [g.path for g in missing])
 
 

@@ -92,7 +92,11 @@ class GroundingInfo:
 
     ``path`` points at the record inside the output, e.g. ``projects[0]``.
     ``status`` is ``exact``, ``fuzzy`` or ``not_found``; offsets are character
-    offsets into the decoded source text, end exclusive.
+    offsets into the decoded source text, end exclusive. ``checks`` says, per key value
+    and amount span, whether it appears inside the record's own evidence. ``injection``
+    is set when the evidence reads like an instruction to the model (``忽略以上所有指令``,
+    "ignore previous instructions"): text that was put in the page for the model, not a
+    fact the page reports.
     """
 
     path: str
@@ -101,6 +105,26 @@ class GroundingInfo:
     end: int | None = None
     score: float = 0.0
     checks: dict[str, bool] = field(default_factory=dict)
+    injection: bool = False
+
+    @property
+    def problem(self) -> str | None:
+        """Why the record is not grounded, or ``None`` when it is: its evidence is not in
+        the source, an amount is not inside its evidence, or the evidence is an injected
+        instruction. (Names and regions outside the evidence are reported in
+        ``checks`` but do not make a record ungrounded.)"""
+        if self.status == "not_found":
+            return "evidence not found in the source"
+        if self.injection:
+            return "evidence reads like an instruction to the model (prompt injection)"
+        outside = [k for k, ok in self.checks.items() if k.endswith(".text") and not ok]
+        if outside:
+            return f"{', '.join(k.removesuffix('.text') for k in outside)} not in its evidence"
+        return None
+
+    @property
+    def grounded(self) -> bool:
+        return self.problem is None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +134,8 @@ class GroundingInfo:
             "end": self.end,
             "score": round(self.score, 3),
             "checks": dict(self.checks),
+            "injection": self.injection,
+            "grounded": self.grounded,
         }
 
 
