@@ -402,6 +402,16 @@ _CALL_USAGE: ContextVar[Usage | None] = ContextVar("llmx_call_usage", default=No
 _SDK_ARGS = frozenset({"model", "stream", "timeout", "extra_headers", "extra_query", "extra_body"})
 
 
+def request_params(settings: Settings) -> dict[str, Any]:
+    """Generation parameters that shape the answer (they enter the cache key)."""
+    params: dict[str, Any] = {"temperature": settings.temperature}
+    if settings.max_tokens is not None:
+        params["max_tokens"] = settings.max_tokens
+    if settings.seed is not None:
+        params["seed"] = settings.seed
+    return params
+
+
 class EndpointClient:
     """Sends extraction requests to one endpoint with retries and accounting."""
 
@@ -467,12 +477,7 @@ class EndpointClient:
 
     def request_params(self) -> dict[str, Any]:
         """Generation parameters that shape the answer (they enter the cache key)."""
-        params: dict[str, Any] = {"temperature": self.settings.temperature}
-        if self.settings.max_tokens is not None:
-            params["max_tokens"] = self.settings.max_tokens
-        if self.settings.seed is not None:
-            params["seed"] = self.settings.seed
-        return params
+        return request_params(self.settings)
 
     def _wait(self, state: RetryCallState) -> float:
         """Jittered exponential back-off; a server's ``Retry-After`` wins when given."""

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from llmx.cache import CachedAnswer, ResponseCache, cache_key
 from llmx.config import Settings, resolve_settings
-from llmx.endpoints import Endpoint, EndpointClient, fast_response_model
+from llmx.endpoints import Endpoint, EndpointClient, fast_response_model, request_params
 from llmx.errors import ConfigError, LlmxError, TruncatedAnswerError
 from llmx.ground import ground_record
 from llmx.merge import merge_records
@@ -83,6 +83,7 @@ class Extractor(Generic[M]):
         #: shared request/token budget; set by the batch runner
         self.limiter: RateLimiter | None = None
         self._client: EndpointClient | None = None
+        self._planned: tuple[Endpoint, dict[str, Any]] | None = None
         self._local: Any = None
         self._client_lock = asyncio.Lock()
         self._runner: asyncio.Runner | None = None
@@ -92,9 +93,28 @@ class Extractor(Generic[M]):
     async def start(self) -> Endpoint:
         """Resolve the endpoint now (starting the local model server if needed).
 
-        Configuration problems raise here instead of failing every document.
+        Configuration problems raise here instead of failing every document. Replaying
+        a recording on the local model starts no server: one starts at the first
+        request the recording cannot answer.
         """
+        if self._client is None and self._replays_locally:
+            return self._planned_endpoint()[0]
         return (await self._ensure_client()).endpoint
+
+    @property
+    def _replays_locally(self) -> bool:
+        return self.settings.uses_local_model and self.cache.replay is not None
+
+    def _planned_endpoint(self) -> tuple[Endpoint, dict[str, Any]]:
+        """The local endpoint and request parameters a request will go to, for cache keys,
+        without a model or a server."""
+        if self._planned is None:
+            from llmx.local.endpoint import planned_local
+
+            settings, identity = planned_local(self.settings)
+            endpoint = Endpoint.from_settings(settings, identity=identity)
+            self._planned = (endpoint, request_params(settings))
+        return self._planned
 
     async def _ensure_client(self) -> EndpointClient:
         async with self._client_lock:
@@ -120,6 +140,8 @@ class Extractor(Generic[M]):
 
     @property
     def endpoint(self) -> Endpoint | None:
+        if self._client is None and self._planned is not None:
+            return self._planned[0]
         return self._client.endpoint if self._client is not None else None
 
     async def aclose(self) -> None:
@@ -318,8 +340,11 @@ class Extractor(Generic[M]):
         *,
         retry_cut_off: bool = True,
     ) -> tuple[M, bool]:
-        client = await self._ensure_client()
-        endpoint = client.endpoint
+        if self._client is None and self._replays_locally:
+            endpoint, params = self._planned_endpoint()  # a server only on a miss
+        else:
+            client = await self._ensure_client()
+            endpoint, params = client.endpoint, client.request_params()
         key = cache_key(
             {
                 "format": _CACHE_FORMAT,
@@ -329,7 +354,7 @@ class Extractor(Generic[M]):
                 "messages": messages,
                 "schema": self._schema_fingerprint,
                 "prompt": [self.prompt.name, self.prompt.version, self.prompt.fingerprint],
-                "params": client.request_params(),
+                "params": params,
             }
         )
         validation_context = {"llmx": context}
@@ -350,6 +375,7 @@ class Extractor(Generic[M]):
                 return record, True
             except ValidationError:
                 del context.notes[mark:]  # stale entry for a changed schema: ask again
+        client = await self._ensure_client()
         spent = Usage()
         try:
             record, content = await client.extract(

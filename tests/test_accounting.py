@@ -566,3 +566,76 @@ def await_run(server: FakeOpenAI, docs: list[Document], out: Path, policy: str) 
         aextract_batch(docs, "investment", out=out, **api_settings(server, ungrounded=policy))
     )
     return out
+
+
+# ------------------------------------------------------------------ 13: replay needs no model
+
+
+def test_eval_replay_on_the_local_model_needs_no_model_server(
+    tmp_path: Path, env_dirs: dict[str, Path]
+) -> None:
+    """Record an eval with the local-model settings (the recorded long-lived server is a
+    fake one), then replay it with no server at all: every answer comes from the
+    recording, so no model is loaded and no server started."""
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()
+    for path in sorted((ROOT / "evals" / "investment").glob("000_*"))[:2]:  # text + gold
+        (fixtures / path.name).write_bytes(path.read_bytes())
+    model = tmp_path / "tiny.gguf"
+    model.write_bytes(b"GGUF" + bytes(60))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llmx.testing.fake_openai",
+            "--port",
+            str(port),
+            "--reply-json",
+            json.dumps(RECORD),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        base_url = server.stdout.readline().strip()
+        state = env_dirs["LLMX_DATA_DIR"] / "local-server.json"
+        info = {
+            "pid": server.pid,
+            "port": port,
+            "base_url": base_url,
+            "model": str(model),
+            "n_ctx": 65536,
+            "started": 0.0,
+        }
+        state.write_text(json.dumps(info), encoding="utf-8")
+        recording = tmp_path / "rec.jsonl"
+
+        def evaluate(*args: str) -> Any:
+            return subprocess.run(
+                [sys.executable, "-m", "llmx", "eval", "--fixtures", str(fixtures), *args],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "LLMX_LOCAL_MODEL": str(model), "COLUMNS": "200"},
+                timeout=120,
+                cwd=ROOT,
+            )
+
+        first = evaluate("--record", str(recording), "--report-dir", str(tmp_path / "r1"))
+        assert first.returncode == 0, first.stderr
+        assert len(recording.read_text(encoding="utf-8").splitlines()) == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    state.unlink()  # no server any more
+    replayed = evaluate("--replay", str(recording), "--report-dir", str(tmp_path / "r2"))
+    assert replayed.returncode == 0, replayed.stderr
+    report = json.loads((tmp_path / "r2" / "report.json").read_text(encoding="utf-8"))
+    first_report = json.loads((tmp_path / "r1" / "report.json").read_text(encoding="utf-8"))
+    assert report["summary"]["failed"] == []
+    assert report["summary"]["overall"] == first_report["summary"]["overall"]
+    assert report["usage"]["requests"] == 0  # every answer from the recording
+    assert not state.exists()
