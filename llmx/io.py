@@ -17,21 +17,26 @@ is kept. Each input argument is one of:
   ``{"id": ..., "text": ..., **meta}``; every other field goes to ``meta`` (e.g.
   ``published``); a line without ``id`` gets ``<file name>:<line number>``.
 
-Nothing is silently dropped: a missing path, a glob without matches, a file over
-``max_bytes`` (not read), an unreadable file and a malformed JSONL line each
-yield a :class:`~llmx.types.Document` whose ``error`` is an
-:class:`~llmx.errors.InputError`, so they end in the error report. A doc_id seen
-before in the same run yields an error document renamed ``<id>~2`` (``~3`` ...)
-so the first one's output line is never shadowed.
+Nothing is silently dropped: a missing path, a glob without matches, a folder
+without supported files, a file over ``max_bytes`` (not read), an unreadable file and
+a malformed JSONL line each yield a :class:`~llmx.types.Document` whose ``error`` is
+an :class:`~llmx.errors.InputError`, so they end in the error report. A different
+document under a doc_id seen before in the same run gets an id from its path
+(``story.html``, ``b/index``) or ``<id>~2`` and a note; the same id with the same
+content again is a duplicate input (an error document under ``<id>~2``), so no
+output line is ever shadowed. :func:`count_documents` counts what will be yielded
+without reading files (for a progress total).
 
 Outputs (:class:`ResultWriter`)
 -------------------------------
 One JSONL line per document, ``Result.to_dict()``: ``{doc_id, source, record,
-usage, cached, attempts, error, grounding, notes, seconds}``; failed documents
-have ``record: null`` and an ``error``. Each line is serialised fully, then
-appended with one ``os.write`` on an ``O_APPEND`` descriptor, so a crash (even
-``kill -9``) leaves at most one torn last line, which :func:`inspect_output` /
-:meth:`ResultWriter.open` truncate away. The **last** line per doc_id is
+usage, cached, attempts, error, grounding, notes, seconds, cost_usd, meta,
+content_sha256}``; failed documents have ``record: null`` and an ``error``. A resumed
+run skips a document only when its doc_id's line has the same ``content_sha256``
+(:class:`ResumeIndex`); :func:`output_totals` sums a file up for the summary. Each
+line is serialised fully, then appended with one ``os.write`` on an ``O_APPEND``
+descriptor, so a crash (even ``kill -9``) leaves at most one torn last line, which
+:func:`inspect_output` / :meth:`ResultWriter.open` truncate away. The **last** line per doc_id is
 authoritative; :func:`compact_output` keeps only those.
 
 The error report (default ``<out stem>.errors.jsonl``) has one line per failed
