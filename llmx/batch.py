@@ -33,13 +33,14 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from llmx.errors import ConfigError, LlmxError
-from llmx.io import ResultWriter
+from llmx.errors import ConfigError, EndpointError, LlmxError
+from llmx.io import ResultWriter, ResumeIndex
 from llmx.ratelimit import RateLimiter
 from llmx.types import Document, Result, Usage
 
 __all__ = [
     "BatchSummary",
+    "FailureStreak",
     "NullProgress",
     "ProgressSink",
     "RichProgress",
@@ -69,6 +70,13 @@ class BatchSummary:
     interrupted: bool = False
     rate_limited: int = 0
     errors_by_kind: dict[str, int] = field(default_factory=dict)
+    #: skipped documents whose output line is a failure (rerun with ``retry_failed``)
+    skipped_failed: int = 0
+    #: documents given a new doc_id because theirs was taken (in the output or this run)
+    renamed: int = 0
+    #: why the run stopped before reading every document (the endpoint failing every
+    #: request the same way); ``None`` when it did not
+    stopped_early: str | None = None
 
     @property
     def processed(self) -> int:
@@ -88,12 +96,23 @@ class BatchSummary:
 
     @property
     def resume_hint(self) -> str | None:
-        if not self.interrupted:
-            return None
-        return (
-            f"interrupted after {self.processed} document(s); run the same command again to "
-            "resume: documents already in the output are skipped"
-        )
+        if self.stopped_early:
+            return (
+                f"stopped early: {self.stopped_early}. Documents not yet processed are not in "
+                "the output: once the endpoint works, run the same command again with "
+                "--retry-failed to resume them and redo the failed ones"
+            )
+        if self.interrupted:
+            return (
+                f"interrupted after {self.processed} document(s); run the same command again "
+                "to resume: documents already in the output are skipped"
+            )
+        if self.skipped_failed:
+            return (
+                f"{self.skipped_failed} document(s) failed in an earlier run and were skipped; "
+                "run again with --retry-failed to retry them"
+            )
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +130,9 @@ class BatchSummary:
             "interrupted": self.interrupted,
             "rate_limited": self.rate_limited,
             "errors_by_kind": dict(self.errors_by_kind),
+            "skipped_failed": self.skipped_failed,
+            "renamed": self.renamed,
+            "stopped_early": self.stopped_early,
         }
 
 
@@ -234,7 +256,44 @@ def _failure(doc: Document, exc: BaseException) -> Result[Any]:
             exception=type(exc).__name__,
             doc_id=doc.doc_id,
         )
-    return Result(doc_id=doc.doc_id, source=doc.source, error=error, attempts=1)
+    result = Result.for_document(doc, error)
+    result.attempts = 1
+    return result
+
+
+#: consecutive documents failing with the same endpoint error that stop a run
+DEFAULT_STOP_AFTER = 3
+
+
+class FailureStreak:
+    """Counts consecutive documents that failed with the same endpoint error.
+
+    An endpoint that is down or rejects every request (refused connections, 401, 404)
+    fails every document after its full retry schedule; once ``limit`` documents in a
+    row failed the same way (kind, HTTP status and message) the run stops reading
+    documents, so the rest stay unprocessed and a later run resumes them. A success or
+    any other outcome resets the count; ``limit`` 0 never stops.
+    """
+
+    def __init__(self, limit: int = DEFAULT_STOP_AFTER) -> None:
+        self.limit = limit
+        self.count = 0
+        self._last: tuple[str, str, str] | None = None
+
+    def add(self, result: Result[Any]) -> str | None:
+        """Count ``result``; the reason to stop when the streak reached the limit."""
+        error = result.error
+        if error is None or not isinstance(error, EndpointError):
+            self.count, self._last = 0, None
+            return None
+        signature = (error.kind, str(error.context.get("status", "")), error.message)
+        if signature == self._last:
+            self.count += 1
+        else:
+            self.count, self._last = 1, signature
+        if self.limit and self.count >= self.limit:
+            return f"{self.count} documents in a row failed the same way: {error.message}"
+        return None
 
 
 @dataclass
@@ -242,6 +301,10 @@ class _State:
     summary: BatchSummary
     stopping: bool = False
     busy: set[asyncio.Task[None]] = field(default_factory=set)
+    #: the producer read the last document
+    exhausted: bool = False
+    #: documents whose processing was cancelled (nothing written for them)
+    cancelled: int = 0
 
 
 #: batch runs in progress in this process (see ``_frozen_heap``)
@@ -288,16 +351,22 @@ async def run_batch(
     writer: ResultWriter,
     concurrency: int = 8,
     limiter: RateLimiter | None = None,
-    skip: set[str] | None = None,
+    skip: set[str] | ResumeIndex | None = None,
     progress: ProgressSink | None = None,
     cost_estimator: Callable[[Usage], float | None] | None = None,
     stop: asyncio.Event | None = None,
     drain_timeout: float = 5.0,
     total: int | None = None,
+    stop_after: int = DEFAULT_STOP_AFTER,
 ) -> BatchSummary:
     """Run ``process`` over ``documents``; every document read ends in ``writer``.
 
-    ``skip``: doc_ids already done (from :func:`llmx.io.scan_output`).
+    ``skip``: a :class:`~llmx.io.ResumeIndex` of the output (documents done with the
+    same content are skipped, others under a taken id renamed), or a set of doc_ids
+    skipped on their id alone (from :func:`llmx.io.scan_output`).
+    ``stop_after``: consecutive documents failing with the same endpoint error that
+    stop the run early (:class:`FailureStreak`; 0: never); the summary's
+    ``stopped_early`` says why, and documents not started are left for a resume.
     ``cost_estimator``: e.g. ``functools.partial(estimate_cost, model)``.
     ``stop``: set it to stop gracefully (same as cancelling the task).
     ``total``: document count for the progress bar (default: ``len(documents)``
@@ -308,7 +377,9 @@ async def run_batch(
     """
     if concurrency < 1:
         raise ConfigError("concurrency must be at least 1", concurrency=concurrency)
-    skip = skip if skip is not None else set()
+    resume = skip if isinstance(skip, ResumeIndex) else None
+    skip_ids: set[str] = skip if isinstance(skip, set) else set()
+    streak = FailureStreak(stop_after)
     sink: ProgressSink = progress if progress is not None else NullProgress()
     if total is None and isinstance(documents, Sized):
         total = len(documents)
@@ -318,6 +389,7 @@ async def run_batch(
     started = time.monotonic()
     writer.open()
     sink.start(total)
+    stopped = asyncio.Event()  # the failure streak reached its limit
 
     def record(result: Result[Any]) -> None:
         writer.write(result)
@@ -333,22 +405,40 @@ async def run_batch(
             summary.usage.add(result.usage)
         with contextlib.suppress(Exception):  # a broken progress bar must not lose documents
             sink.advance(result)
+        reason = streak.add(result)
+        if reason is not None and not stopped.is_set():
+            summary.stopped_early = reason
+            state.stopping = True
+            stopped.set()
+
+    def skipped(failed: bool) -> None:
+        summary.skipped += 1
+        if failed:
+            summary.skipped_failed += 1
+        with contextlib.suppress(Exception):
+            sink.skip(1)
 
     async def produce() -> None:
         for doc in documents:
             if state.stopping:
                 return
             summary.total += 1
-            if doc.doc_id in skip:
-                summary.skipped += 1
-                with contextlib.suppress(Exception):
-                    sink.skip(1)
+            status = "run"
+            if resume is not None:
+                doc, status = resume.resolve(doc)
+            elif doc.doc_id in skip_ids:
+                status = "done"
+            if doc.notes:  # reading it gave it another doc_id than its natural one
+                summary.renamed += 1
+            if status != "run":
+                skipped(status == "failed")
             elif doc.error is not None:
-                record(Result(doc_id=doc.doc_id, source=doc.source, error=doc.error))
+                record(Result.for_document(doc, doc.error))
             else:
                 await queue.put(doc)
             del doc
             await asyncio.sleep(0)  # let workers run even when nothing blocks
+        state.exhausted = True
         for _ in range(concurrency):
             await queue.put(None)
 
@@ -373,7 +463,11 @@ async def run_batch(
                 return
             state.busy.add(me)
             try:
-                result = await call(doc)
+                try:
+                    result = await call(doc)
+                except asyncio.CancelledError:
+                    state.cancelled += 1
+                    raise
                 if not isinstance(result, Result):
                     result = _failure(
                         doc, TypeError(f"process returned {type(result).__name__}, not Result")
@@ -381,6 +475,10 @@ async def run_batch(
                 if result.doc_id != doc.doc_id:
                     result.doc_id = doc.doc_id
                     result.source = doc.source
+                if result.content_sha256 is None:  # a process that did not fill them in
+                    result.content_sha256 = doc.content_sha256
+                    result.meta = result.meta or dict(doc.meta)
+                    result.notes = [*doc.notes, *result.notes]
                 record(result)
             finally:
                 state.busy.discard(me)
@@ -389,6 +487,7 @@ async def run_batch(
     producer = asyncio.create_task(produce(), name="llmx-producer")
     workers = [asyncio.create_task(work(), name=f"llmx-worker-{i}") for i in range(concurrency)]
     stop_task = asyncio.create_task(stop.wait(), name="llmx-stop") if stop is not None else None
+    streak_task = asyncio.create_task(stopped.wait(), name="llmx-stopped-early")
     fatal: BaseException | None = None
     with _frozen_heap():  # documents are processed only inside this block
         try:
@@ -398,24 +497,37 @@ async def run_batch(
                     watched.add(producer)
                 if stop_task is not None:
                     watched.add(stop_task)
+                watched.add(streak_task)
                 done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    if task is not stop_task and not task.cancelled() and task.exception():
+                    if (
+                        task not in (stop_task, streak_task)
+                        and not task.cancelled()
+                        and task.exception()
+                    ):
                         fatal = task.exception()
                 if fatal is not None:
                     break
                 if stop_task is not None and stop_task in done:
                     summary.interrupted = True
                     break
+                if streak_task in done:
+                    break
         except asyncio.CancelledError:
             summary.interrupted = True
         finally:
-            if summary.interrupted or fatal is not None or not all(w.done() for w in workers):
-                await _shutdown(state, producer, workers, drain_timeout)
+            ended = summary.interrupted or summary.stopped_early or fatal is not None
+            if ended or not all(w.done() for w in workers):
+                # stopped early: documents in flight fail the same way; leave them unwritten
+                drain = 0.0 if summary.stopped_early else drain_timeout
+                await _shutdown(state, producer, workers, drain)
             elif not producer.done():
                 await producer  # it has put its last sentinel; let it return
             if stop_task is not None:
                 stop_task.cancel()
+            streak_task.cancel()
+            if summary.stopped_early and _nothing_left(state, queue):
+                summary.stopped_early = None  # it stopped nothing: every document is written
             writer.flush()
             summary.elapsed = time.monotonic() - started
             if limiter is not None:
@@ -427,6 +539,15 @@ async def run_batch(
     if fatal is not None:
         raise fatal
     return summary
+
+
+def _nothing_left(state: _State, queue: asyncio.Queue[Document | None]) -> bool:
+    """True when every document read was written and none was left unread."""
+    left = 0
+    while not queue.empty():
+        if queue.get_nowait() is not None:
+            left += 1
+    return state.exhausted and not state.cancelled and not left
 
 
 async def _shutdown(

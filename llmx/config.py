@@ -99,13 +99,16 @@ class Settings:
     prices: Path | None = None
     #: the openai SDK's HTTP transport: aiohttp (less CPU per request) or httpx
     http_client: HttpClient = "aiohttp"
+    #: a batch run stops early once this many documents in a row failed with the same
+    #: endpoint error (a down or misconfigured endpoint); 0 never stops
+    stop_after_failures: int = 3
 
     def __post_init__(self) -> None:
         if self.ungrounded not in get_args(UngroundedPolicy):
             raise ConfigError("ungrounded must be keep, flag or drop", value=str(self.ungrounded))
         if self.http_client not in get_args(HttpClient):
             raise ConfigError("http_client must be aiohttp or httpx", value=str(self.http_client))
-        for name in ("max_retries", "max_reasks"):
+        for name in ("max_retries", "max_reasks", "stop_after_failures"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0", value=getattr(self, name))
         if self.strategy not in get_args(Strategy):

@@ -331,8 +331,41 @@ def retry_after_seconds(exc: BaseException) -> float | None:
         return max(0.0, parsed.timestamp() - time.time())
 
 
+class CutOffBodyError(Exception):
+    """The endpoint's HTTP response ended before its JSON body did (a transport fault,
+    retried like a dropped connection)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def connection_failure(exc: BaseException) -> str | None:
+    """Why a request that the SDK reports as timed out could not connect at all.
+
+    The SDK's aiohttp transport reports a refused connection (or an unknown host) as
+    ``APITimeoutError``; the operating system's error in its causes tells what happened.
+    """
+    chain: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        cause = todo.pop()
+        if cause is None or any(cause is seen for seen in chain):
+            continue
+        chain.append(cause)
+        # aiohttp keeps the operating system's error beside the chain, as ``os_error``
+        todo += [cause.__cause__, cause.__context__, getattr(cause, "os_error", None)]
+    for cause in chain:
+        if isinstance(cause, ConnectionRefusedError):
+            return f"connection refused ({cause.strerror or cause})"
+    for cause in chain:
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return cause.strerror or str(cause)
+    return None
+
+
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIConnectionError):  # includes timeouts
+    if isinstance(exc, openai.APIConnectionError | CutOffBodyError):  # includes timeouts
         return True
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in (408, 409, 429) or exc.status_code >= 500
@@ -343,7 +376,7 @@ def _unwrap(exc: BaseException) -> BaseException:
     """instructor wraps API errors raised inside its re-ask loop; find the original."""
     cause = exc.__cause__
     if isinstance(exc, InstructorRetryException) and isinstance(
-        cause, openai.APIError | IncompleteOutputException
+        cause, openai.APIError | IncompleteOutputException | CutOffBodyError
     ):
         return cause
     return exc
@@ -367,6 +400,16 @@ _CALL_USAGE: ContextVar[Usage | None] = ContextVar("llmx_call_usage", default=No
 #: ``create`` arguments the SDK acts on itself; the rest travel as ``extra_body``
 #: (see :meth:`EndpointClient._send`)
 _SDK_ARGS = frozenset({"model", "stream", "timeout", "extra_headers", "extra_query", "extra_body"})
+
+
+def request_params(settings: Settings) -> dict[str, Any]:
+    """Generation parameters that shape the answer (they enter the cache key)."""
+    params: dict[str, Any] = {"temperature": settings.temperature}
+    if settings.max_tokens is not None:
+        params["max_tokens"] = settings.max_tokens
+    if settings.seed is not None:
+        params["seed"] = settings.seed
+    return params
 
 
 class EndpointClient:
@@ -414,9 +457,16 @@ class EndpointClient:
         usage = _CALL_USAGE.get()
         if usage is not None:
             usage.requests += 1  # counted before sending: failed requests count too
-        completion = await self._openai.chat.completions.create(
-            messages=[], extra_body=body or None, **kwargs
-        )
+        try:
+            completion = await self._openai.chat.completions.create(
+                messages=[], extra_body=body or None, **kwargs
+            )
+        except json.JSONDecodeError as exc:
+            # the SDK could not parse the HTTP body: it was cut off on the way, a transport
+            # fault to retry, not an answer to re-ask (instructor re-asks JSON errors)
+            raise CutOffBodyError(
+                f"the endpoint's response body was cut off or is not JSON: {exc}"
+            ) from exc
         if usage is not None and completion.usage is not None:
             usage.prompt_tokens += completion.usage.prompt_tokens or 0
             usage.completion_tokens += completion.usage.completion_tokens or 0
@@ -427,12 +477,7 @@ class EndpointClient:
 
     def request_params(self) -> dict[str, Any]:
         """Generation parameters that shape the answer (they enter the cache key)."""
-        params: dict[str, Any] = {"temperature": self.settings.temperature}
-        if self.settings.max_tokens is not None:
-            params["max_tokens"] = self.settings.max_tokens
-        if self.settings.seed is not None:
-            params["seed"] = self.settings.seed
-        return params
+        return request_params(self.settings)
 
     def _wait(self, state: RetryCallState) -> float:
         """Jittered exponential back-off; a server's ``Retry-After`` wins when given."""
@@ -580,11 +625,21 @@ class EndpointClient:
                     status=exc.status_code,
                     **where,
                 )
-        elif isinstance(exc, openai.APITimeoutError):
+        elif isinstance(exc, openai.APITimeoutError) and connection_failure(exc) is None:
             error = TransientEndpointError(
                 f"endpoint timed out after {self.settings.request_timeout:g}s",
                 requests=usage.requests,
                 **where,
+            )
+        elif isinstance(exc, openai.APITimeoutError):
+            error = TransientEndpointError(
+                f"cannot connect to the endpoint: {connection_failure(exc)}",
+                requests=usage.requests,
+                **where,
+            )
+        elif isinstance(exc, CutOffBodyError):
+            error = TransientEndpointError(
+                f"{exc.message} (after {usage.requests} tries)", requests=usage.requests, **where
             )
         elif isinstance(exc, openai.APIConnectionError):
             error = TransientEndpointError(
@@ -597,11 +652,17 @@ class EndpointClient:
                 **where,
             )
         elif isinstance(exc, InstructorRetryException):
-            last = str(exc).strip().splitlines()
+            failed = list(getattr(exc, "failed_attempts", None) or [])
+            last_error = failed[-1].exception if failed else exc.__cause__
+            reason = _describe(last_error) if isinstance(last_error, Exception) else "unknown"
+            completion = getattr(exc, "last_completion", None)
+            if completion is None and failed:
+                completion = failed[-1].completion
             error = ExtractionError(
                 "the model's answer did not validate against the schema after "
-                f"{self.settings.max_reasks} re-asks: {last[0] if last else 'unknown error'}",
+                f"{self.settings.max_reasks} re-asks: {reason}",
                 attempts=getattr(exc, "n_attempts", None),
+                last_answer=_last_answer(completion, self.endpoint.mode),
                 **where,
             )
         else:
@@ -620,6 +681,23 @@ def _describe(error: Exception) -> str:
         return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
     lines = str(error).strip().splitlines()
     return (lines[0] if lines else repr(error))[:300]
+
+
+#: characters of the model's last invalid answer kept in an error report
+LAST_ANSWER_CHARS = 500
+
+
+def _last_answer(completion: Any, mode: OutputMode) -> str | None:
+    """The start of the model's last answer, for the error report (None if unknown)."""
+    if completion is None:
+        return None
+    try:
+        raw = _raw_content(completion, mode)
+    except (AttributeError, IndexError, TypeError):
+        return None
+    if len(raw) > LAST_ANSWER_CHARS:
+        return raw[:LAST_ANSWER_CHARS] + f"… ({len(raw)} chars)"
+    return raw
 
 
 def _error_detail(exc: openai.APIStatusError) -> str:

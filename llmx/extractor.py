@@ -28,7 +28,7 @@ from llmx.candidates import (
     reader_for,
 )
 from llmx.config import Settings, resolve_settings
-from llmx.endpoints import Endpoint, EndpointClient, fast_response_model
+from llmx.endpoints import Endpoint, EndpointClient, fast_response_model, request_params
 from llmx.errors import ConfigError, ExtractionError, LlmxError, TruncatedAnswerError
 from llmx.ground import ground_record
 from llmx.merge import merge_records, name_similarity, same_item
@@ -102,6 +102,7 @@ class Extractor(Generic[M]):
         #: shared request/token budget; set by the batch runner
         self.limiter: RateLimiter | None = None
         self._client: EndpointClient | None = None
+        self._planned: tuple[Endpoint, dict[str, Any]] | None = None
         self._local: Any = None
         self._client_lock = asyncio.Lock()
         self._runner: asyncio.Runner | None = None
@@ -111,9 +112,28 @@ class Extractor(Generic[M]):
     async def start(self) -> Endpoint:
         """Resolve the endpoint now (starting the local model server if needed).
 
-        Configuration problems raise here instead of failing every document.
+        Configuration problems raise here instead of failing every document. Replaying
+        a recording on the local model starts no server: one starts at the first
+        request the recording cannot answer.
         """
+        if self._client is None and self._replays_locally:
+            return self._planned_endpoint()[0]
         return (await self._ensure_client()).endpoint
+
+    @property
+    def _replays_locally(self) -> bool:
+        return self.settings.uses_local_model and self.cache.replay is not None
+
+    def _planned_endpoint(self) -> tuple[Endpoint, dict[str, Any]]:
+        """The local endpoint and request parameters a request will go to, for cache keys,
+        without a model or a server."""
+        if self._planned is None:
+            from llmx.local.endpoint import planned_local
+
+            settings, identity = planned_local(self.settings)
+            endpoint = Endpoint.from_settings(settings, identity=identity)
+            self._planned = (endpoint, request_params(settings))
+        return self._planned
 
     async def _ensure_client(self) -> EndpointClient:
         async with self._client_lock:
@@ -139,6 +159,8 @@ class Extractor(Generic[M]):
 
     @property
     def endpoint(self) -> Endpoint | None:
+        if self._client is None and self._planned is not None:
+            return self._planned[0]
         return self._client.endpoint if self._client is not None else None
 
     async def aclose(self) -> None:
@@ -205,7 +227,7 @@ class Extractor(Generic[M]):
         """Extract one document. Never raises for a per-document problem: the
         error is returned in :attr:`Result.error` with the usage spent so far."""
         document = _as_document(doc, doc_id, published)
-        result: Result[M] = Result(doc_id=document.doc_id, source=document.source)
+        result: Result[M] = Result.for_document(document)
         started = time.perf_counter()
         try:
             await self._extract_into(document, result)
@@ -223,31 +245,39 @@ class Extractor(Generic[M]):
         clean = clean_text(decoded)
         published = document.published or find_published(decoded)
         records: list[M] = []
-        notes: list[str] = []
-        if self.strategy == "candidates":
-            cached_all = await self._read_candidates(
-                clean.text, document.doc_id, published, result.usage, notes, records
-            )
-        else:
-            cached_all = await self._read_chunks(
-                clean.text, document.doc_id, published, result.usage, notes, records
-            )
+        # what reading and cleaning changed: a new doc_id, trimmed boilerplate, repeats
+        notes: list[str] = [*result.notes, *clean.trim_notes()]
+        # one context per document: its home region is found once, not once per chunk
+        context = DocumentContext(text=clean.text, published=published)
+        try:
+            if self.strategy == "candidates":
+                cached_all = await self._read_candidates(
+                    clean.text, document.doc_id, context, result.usage, notes, records
+                )
+            else:
+                cached_all = await self._read_chunks(
+                    clean.text, document.doc_id, context, result.usage, notes, records
+                )
+        except LlmxError:  # a failed document keeps what happened on the way
+            result.notes = list(dict.fromkeys([*notes, *context.notes]))
+            raise
         # also joins one project named several ways; the record becomes an instance
         # of the caller's own class again (validation used a faster subclass)
         merged = merge_records(records)
         record = self.schema.model_construct(_fields_set=merged.model_fields_set, **dict(merged))
         if self.settings.passes > 1 and self.strategy == "candidates":
             result.confidence = _confidence_paths(record, records, self._confidence)
+        notes.extend(context.notes)
         result.grounding = ground_record(record, clean)
         result.record = self._apply_grounding_policy(record, result.grounding, notes)
         result.cached = cached_all
-        result.notes = notes
+        result.notes = list(dict.fromkeys(notes))  # a note repeated per chunk once
 
     async def _read_chunks(
         self,
         text: str,
         doc_id: str,
-        published: date | None,
+        context: DocumentContext,
         usage: Usage,
         notes: list[str],
         records: list[M],
@@ -264,8 +294,8 @@ class Extractor(Generic[M]):
                 chunk.index,
                 len(chunks),
                 doc_id=doc_id,
-                full_text=text,
-                published=published,
+                context=context,
+                published=context.published,
                 usage=usage,
                 notes=notes,
             )
@@ -278,7 +308,7 @@ class Extractor(Generic[M]):
         self,
         text: str,
         doc_id: str,
-        published: date | None,
+        context: DocumentContext,
         usage: Usage,
         notes: list[str],
         records: list[M],
@@ -287,7 +317,6 @@ class Extractor(Generic[M]):
         answers about a group of them per request, the reader builds the records; returns
         whether every answer came from the cache."""
         assert self.reader is not None
-        context = DocumentContext(text=text, published=published)
         candidates = self.reader.find(text, context)
         cached_all = True
         if not candidates:
@@ -326,7 +355,6 @@ class Extractor(Generic[M]):
                             for later in others
                         )
                         self._confidence[id(record)] = agreed / passes
-        notes.extend(n for n in context.notes if n not in notes)
         return cached_all
 
     async def _answer_group(
@@ -400,7 +428,7 @@ class Extractor(Generic[M]):
         count: int,
         *,
         doc_id: str,
-        full_text: str,
+        context: DocumentContext,
         published: date | None,
         usage: Usage,
         notes: list[str],
@@ -414,7 +442,6 @@ class Extractor(Generic[M]):
         sentence boundaries, sometimes three) overlapping parts, each of which may
         still get one warmer retry; a shorter one gets that retry itself.
         """
-        context = DocumentContext(text=full_text, published=published)
         messages = self.messages_for(
             text, published=published, doc_id=doc_id, chunk_index=index, chunk_count=count
         )
@@ -422,7 +449,6 @@ class Extractor(Generic[M]):
         try:
             asked = [await self._ask(messages, context, usage, retry_cut_off=not splittable)]
         except TruncatedAnswerError:
-            notes.extend(context.notes)
             if not splittable:
                 raise
             notes.append("answer cut off at max_tokens: asked again for each half of the text")
@@ -435,14 +461,13 @@ class Extractor(Generic[M]):
                     half.index,
                     len(halves),
                     doc_id=doc_id,
-                    full_text=full_text,
+                    context=context,
                     published=published,
                     usage=usage,
                     notes=notes,
                     may_split=False,
                 )
             return parts
-        notes.extend(context.notes)
         return asked
 
     def messages_for(
@@ -480,8 +505,11 @@ class Extractor(Generic[M]):
         and whether it came from the cache."""
         response_model = model if model is not None else self._response_model
         fingerprint = self._schema_fingerprint if model is None else schema_fingerprint(model)
-        client = await self._ensure_client()
-        endpoint = client.endpoint
+        if self._client is None and self._replays_locally:
+            endpoint, params = self._planned_endpoint()  # a server only on a miss
+        else:
+            client = await self._ensure_client()
+            endpoint, params = client.endpoint, client.request_params()
         key = cache_key(
             {
                 "format": _CACHE_FORMAT,
@@ -491,7 +519,7 @@ class Extractor(Generic[M]):
                 "messages": messages,
                 "schema": fingerprint,
                 "prompt": [self.prompt.name, self.prompt.version, self.prompt.fingerprint],
-                "params": client.request_params(),
+                "params": params,
                 **({"pass": pass_index, "temperature": PASS_TEMPERATURE} if pass_index else {}),
             }
         )
@@ -505,11 +533,13 @@ class Extractor(Generic[M]):
                     max_tokens=self.settings.max_tokens,
                 )
         elif hit is not None:
+            mark = len(context.notes)
             try:
                 record = response_model.model_validate_json(hit.content, context=validation_context)
                 return record, True
             except ValidationError:
-                context.notes.clear()  # stale entry for a changed schema: ask again
+                del context.notes[mark:]  # stale entry for a changed schema: ask again
+        client = await self._ensure_client()
         spent = Usage()
         try:
             record, content = await client.extract(
@@ -549,13 +579,13 @@ class Extractor(Generic[M]):
         self, record: M, grounding: list[GroundingInfo], notes: list[str]
     ) -> M:
         policy = self.settings.ungrounded
-        missing = [g for g in grounding if g.status == "not_found"]
+        missing = [g for g in grounding if not g.grounded]
         if not missing or policy == "keep":
             return record
         if policy == "flag":
-            notes.extend(f"{g.path}: evidence not found in the source" for g in missing)
+            notes.extend(f"{g.path}: {g.problem}" for g in missing)
             return record
-        notes.extend(f"{g.path}: dropped, evidence not found in the source" for g in missing)
+        notes.extend(f"{g.path}: dropped, {g.problem}" for g in missing)
         return drop_paths(record, [g.path for g in missing])
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "Located",
     "contains_value",
     "ground_record",
+    "is_instruction_like",
     "locate",
     "normalize_for_match",
 ]
@@ -149,22 +150,26 @@ class GroundIndex:
 
     def locate(self, quote: str, *, threshold: float = DEFAULT_THRESHOLD) -> Located:
         """Find ``quote`` in the document: exact, fuzzy, or not found."""
+        return self._locate(quote, threshold)[0]
+
+    def _locate(self, quote: str, threshold: float) -> tuple[Located, tuple[int, int]]:
+        """:meth:`locate`, and the span of the normalised text it matched."""
         if not self.norm or not quote or not quote.strip():
-            return _NOT_FOUND
+            return _NOT_FOUND, (0, 0)
         q = normalize_for_match(quote)
         if not q:
-            return _NOT_FOUND
+            return _NOT_FOUND, (0, 0)
         hit = self._exact(q)
         if hit is not None:
-            return Located("exact", *self._to_source(*hit), score=1.0)
+            return Located("exact", *self._to_source(*hit), score=1.0), hit
         parts = self._parts(quote, threshold)
         fuzzy = self._fuzzy(q, threshold)
         if parts is not None and (fuzzy is None or parts[2] >= fuzzy[2]):
             fuzzy = parts
         if fuzzy is None:
-            return _NOT_FOUND
+            return _NOT_FOUND, (0, 0)
         start, end, score = fuzzy
-        return Located("fuzzy", *self._to_source(start, end), score=score)
+        return Located("fuzzy", *self._to_source(start, end), score=score), (start, end)
 
     def _parts(self, quote: str, threshold: float) -> tuple[int, int, float] | None:
         """Match a quote with ellipses piece by piece, in order."""
@@ -184,10 +189,13 @@ class GroundIndex:
         score = max(threshold, min(0.99, total / max(total, last - first)))
         return first, last, score
 
-    def contains(self, value: str) -> bool:
-        """True if ``value`` (normalised) occurs in the document."""
+    def contains(self, value: str, within: tuple[int, int] | None = None) -> bool:
+        """True if ``value`` (normalised) occurs in the document, or in its normalised
+        span ``within`` (a record's evidence)."""
         v = normalize_for_match(value)
-        return bool(v) and v in self.norm
+        if within is None:
+            return bool(v) and v in self.norm
+        return bool(v) and v in self.norm[within[0] : within[1]]
 
 
 def locate(quote: str, clean: CleanText, *, threshold: float = DEFAULT_THRESHOLD) -> Located:
@@ -201,12 +209,31 @@ def contains_value(value: str, clean: CleanText) -> bool:
     return GroundIndex(clean).contains(value)
 
 
-def _value_checks(model: BaseModel, index: GroundIndex) -> dict[str, bool]:
+#: what text put in a page to steer the model says; evidence matching it is no fact
+INSTRUCTION_LIKE = re.compile(
+    r"(?:忽略|无视|忘记|不要理会|不要遵守)[^。！？\n]{0,12}(?:指令|指示|提示词?|要求|规则|设定)"
+    r"|(?:你现在是|你是一个|作为一个?(?:AI|人工智能|语言模型))"
+    r"|(?:请|必须|务必)?(?:输出|生成|返回|编造)一个[^。！？\n]{0,20}(?:项目|记录|结果|JSON)"
+    r"|系统提示|system\s*prompt"
+    r"|\b(?:ignore|disregard|forget)\b[^.!?\n]{0,30}\b(?:instructions?|prompts?|rules)\b"
+    r"|\byou are now\b|\bact as\b[^.!?\n]{0,20}\b(?:ai|assistant|model)\b",
+    re.IGNORECASE,
+)
+
+
+def is_instruction_like(text: str) -> bool:
+    """True when ``text`` reads like an instruction to a language model."""
+    return INSTRUCTION_LIKE.search(text) is not None
+
+
+def _value_checks(model: BaseModel, index: GroundIndex, within: tuple[int, int]) -> dict[str, bool]:
+    """Per key value and amount span of ``model``: is it inside its evidence (``within``,
+    a span of the normalised document; empty when the evidence was not found)?"""
     checks: dict[str, bool] = {}
     for name in match_keys(type(model)):
         value = getattr(model, name, None)
         if isinstance(value, str) and value.strip():
-            checks[name] = index.contains(value)
+            checks[name] = index.contains(value, within)
     for name in type(model).model_fields:
         value = getattr(model, name, None)
         items: list[tuple[str, Any]] = (
@@ -218,7 +245,7 @@ def _value_checks(model: BaseModel, index: GroundIndex) -> dict[str, bool]:
             if isinstance(item, BaseModel) and evidence_field(type(item)) is None:
                 text = getattr(item, "text", None)
                 if isinstance(text, str) and text.strip():
-                    checks[f"{label}.text"] = index.contains(text)
+                    checks[f"{label}.text"] = index.contains(text, within)
     return checks
 
 
@@ -229,7 +256,9 @@ def ground_record(
 
     ``path`` is like ``projects[0]`` (``""`` for the record itself). ``checks`` says,
     for each match-key field and each nested Money-like ``text``, whether the value
-    appears in the document.
+    appears inside the sub-model's own evidence (so a figure the model took from
+    another sentence is caught); ``injection`` whether that evidence reads like an
+    instruction to the model (:func:`is_instruction_like`).
     """
     out: list[GroundingInfo] = []
     _ground_into(out, record, "", GroundIndex(clean), threshold)
@@ -248,8 +277,10 @@ def _ground_into(
     ev_name = evidence_field(type(model))
     if ev_name is not None:
         evidence = getattr(model, ev_name, None)
-        found = (
-            index.locate(evidence, threshold=threshold) if isinstance(evidence, str) else _NOT_FOUND
+        found, span = (
+            index._locate(evidence, threshold)
+            if isinstance(evidence, str)
+            else (_NOT_FOUND, (0, 0))
         )
         out.append(
             GroundingInfo(
@@ -258,7 +289,8 @@ def _ground_into(
                 start=found.start,
                 end=found.end,
                 score=found.score,
-                checks=_value_checks(model, index),
+                checks=_value_checks(model, index, span),
+                injection=isinstance(evidence, str) and is_instruction_like(evidence),
             )
         )
     for name in type(model).model_fields:

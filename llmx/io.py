@@ -17,21 +17,26 @@ is kept. Each input argument is one of:
   ``{"id": ..., "text": ..., **meta}``; every other field goes to ``meta`` (e.g.
   ``published``); a line without ``id`` gets ``<file name>:<line number>``.
 
-Nothing is silently dropped: a missing path, a glob without matches, a file over
-``max_bytes`` (not read), an unreadable file and a malformed JSONL line each
-yield a :class:`~llmx.types.Document` whose ``error`` is an
-:class:`~llmx.errors.InputError`, so they end in the error report. A doc_id seen
-before in the same run yields an error document renamed ``<id>~2`` (``~3`` ...)
-so the first one's output line is never shadowed.
+Nothing is silently dropped: a missing path, a glob without matches, a folder
+without supported files, a file over ``max_bytes`` (not read), an unreadable file and
+a malformed JSONL line each yield a :class:`~llmx.types.Document` whose ``error`` is
+an :class:`~llmx.errors.InputError`, so they end in the error report. A different
+document under a doc_id seen before in the same run gets an id from its path
+(``story.html``, ``b/index``) or ``<id>~2`` and a note; the same id with the same
+content again is a duplicate input (an error document under ``<id>~2``), so no
+output line is ever shadowed. :func:`count_documents` counts what will be yielded
+without reading files (for a progress total).
 
 Outputs (:class:`ResultWriter`)
 -------------------------------
 One JSONL line per document, ``Result.to_dict()``: ``{doc_id, source, record,
-usage, cached, attempts, error, grounding, notes, seconds}``; failed documents
-have ``record: null`` and an ``error``. Each line is serialised fully, then
-appended with one ``os.write`` on an ``O_APPEND`` descriptor, so a crash (even
-``kill -9``) leaves at most one torn last line, which :func:`inspect_output` /
-:meth:`ResultWriter.open` truncate away. The **last** line per doc_id is
+usage, cached, attempts, error, grounding, notes, seconds, cost_usd, meta,
+content_sha256}``; failed documents have ``record: null`` and an ``error``. A resumed
+run skips a document only when its doc_id's line has the same ``content_sha256``
+(:class:`ResumeIndex`); :func:`output_totals` sums a file up for the summary. Each
+line is serialised fully, then appended with one ``os.write`` on an ``O_APPEND``
+descriptor, so a crash (even ``kill -9``) leaves at most one torn last line, which
+:func:`inspect_output` / :meth:`ResultWriter.open` truncate away. The **last** line per doc_id is
 authoritative; :func:`compact_output` keeps only those.
 
 The error report (default ``<out stem>.errors.jsonl``) has one line per failed
@@ -49,26 +54,31 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import TracebackType
-from typing import Any, BinaryIO, Self
+from typing import Any, BinaryIO, Literal, Self
 
-from llmx.errors import InputError, LlmxError
-from llmx.types import Document, Result
+from llmx.errors import ConfigError, InputError, LlmxError
+from llmx.types import Document, Result, Usage
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "TEXT_SUFFIXES",
     "FinalizeReport",
     "OutputScan",
+    "OutputTotals",
     "ResultWriter",
+    "ResumeIndex",
+    "check_output_path",
     "compact_output",
+    "count_documents",
     "default_errors_path",
     "finalize_output",
     "inspect_output",
     "iter_documents",
+    "output_totals",
     "repair_tail",
     "scan_output",
     "write_error_report",
@@ -93,28 +103,74 @@ def iter_documents(
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Iterator[Document]:
     """Lazily yield one :class:`Document` per input document (see the module doc)."""
-    seen: set[str] = set()
-    for item in inputs:
-        for doc in _expand(os.fspath(item), stdin, max_bytes):
-            yield _dedupe(doc, seen)
+    seen: dict[str, str] = {}
+    for item in (os.fspath(i) for i in inputs):
+        # a file named here is best told apart by its folder; one of a folder or glob
+        # (doc_id = its relative path) by its suffix
+        named = not os.path.isdir(item) and os.path.exists(item)
+        for doc in _expand(item, stdin, max_bytes):
+            yield _dedupe(doc, seen, named=named)
 
 
-def _dedupe(doc: Document, seen: set[str]) -> Document:
-    if doc.doc_id not in seen:
-        seen.add(doc.doc_id)
-        return doc
+def _alternative_ids(doc: Document, *, named: bool) -> list[str]:
+    """Ids a file's document may take when its natural one is taken, from its path:
+    ``b/index`` for ``a/index.html b/index.html`` named on the command line, ``story.html``
+    beside ``story.txt`` in a folder, then ever longer paths."""
+    if doc.source == "-" or not os.path.isfile(doc.source):
+        return []
+    parts = [p for p in PurePosixPath(Path(doc.source).as_posix()).parts if p not in ("/", ".")]
+    if not parts:
+        return []
+    suffix = PurePosixPath(parts[-1]).suffix
+    stem = parts[-1][: len(parts[-1]) - len(suffix)] if suffix else parts[-1]
+    longer = ["/".join([*parts[-k:-1], stem]) for k in range(2, len(parts) + 1)]
+    with_suffix = [doc.doc_id + suffix] if suffix else []
+    ordered = [*longer, *with_suffix] if named else [*with_suffix, *longer]
+    return [alt for alt in ordered if alt != doc.doc_id]
+
+
+def unique_id(base: str, taken: Callable[[str], bool], alternatives: Sequence[str] = ()) -> str:
+    """The first of ``alternatives``, ``base~2``, ``base~3`` ... that is not ``taken``."""
+    for alt in alternatives:
+        if not taken(alt):
+            return alt
     n = 2
-    while f"{doc.doc_id}~{n}" in seen:
+    while taken(f"{base}~{n}"):
         n += 1
-    new_id = f"{doc.doc_id}~{n}"
-    seen.add(new_id)
-    error = InputError(
-        "duplicate doc_id: another input already produced this id",
-        doc_id=doc.doc_id,
-        renamed_to=new_id,
-        source=doc.source,
-    )
-    return Document(doc_id=new_id, source=doc.source, data="", meta=doc.meta, error=error)
+    return f"{base}~{n}"
+
+
+def _renamed(doc: Document, new_id: str, why: str) -> Document:
+    note = f"doc_id {doc.doc_id!r} {why}; this document is {new_id!r}"
+    return Document(new_id, doc.source, doc.data, doc.meta, doc.error, (*doc.notes, note))
+
+
+def _dedupe(doc: Document, seen: dict[str, str], *, named: bool = False) -> Document:
+    """Give ``doc`` an id no earlier input of this run has.
+
+    A different document under a taken id (``story.txt`` and ``story.html``, two
+    ``index.html`` in different folders, a JSONL id used twice for different texts) gets
+    an id from its path (``story.html``, ``b/index``) or ``<id>~2`` and is extracted too,
+    with a note saying so. The same content under the same id again is a duplicate
+    input: it ends in the error report under ``<id>~2``.
+    """
+    digest = doc.content_sha256
+    if doc.doc_id not in seen:
+        seen[doc.doc_id] = digest
+        return doc
+    if doc.error is None and seen[doc.doc_id] == digest:
+        new_id = unique_id(doc.doc_id, seen.__contains__)
+        seen[new_id] = digest
+        error = InputError(
+            "duplicate input: an earlier input has the same doc_id and the same content",
+            doc_id=doc.doc_id,
+            renamed_to=new_id,
+            source=doc.source,
+        )
+        return Document(new_id, doc.source, "", doc.meta, error, doc.notes)
+    new_id = unique_id(doc.doc_id, seen.__contains__, _alternative_ids(doc, named=named))
+    seen[new_id] = digest
+    return _renamed(doc, new_id, "is taken by another input of this run")
 
 
 def _error_doc(doc_id: str, source: str, error: InputError) -> Document:
@@ -150,9 +206,40 @@ def _read_stdin(stdin: BinaryIO | None, max_bytes: int) -> Document:
 
 
 def _walk_folder(root: Path, max_bytes: int) -> Iterator[Document]:
+    found = 0
+    others: list[str] = []
+    for doc in _walk_files(root, others):
+        found += 1
+        yield _read_one(doc, max_bytes)
+    if not found:
+        shown = ", ".join(others[:5]) + (" and more" if len(others) > 5 else "")
+        yield _error_doc(
+            root.name or str(root),
+            str(root),
+            InputError(
+                "folder has no supported files ("
+                + " ".join(sorted(TEXT_SUFFIXES))
+                + "; .jsonl files only when named)",
+                path=str(root),
+                other_files=shown or None,
+            ),
+        )
+
+
+def _read_one(found: tuple[Path, str, str] | Document, max_bytes: int) -> Document:
+    if isinstance(found, Document):
+        return found
+    path, source, doc_id = found
+    return next(_read_file(path, source, doc_id, max_bytes))
+
+
+def _walk_files(root: Path, others: list[str]) -> Iterator[tuple[Path, str, str] | Document]:
+    """The supported files under ``root`` as ``(path, source, doc_id)``, sorted, without
+    reading them (a folder that cannot be listed as an error document); the relative
+    paths of other files go to ``others``."""
     visited: set[str] = set()
 
-    def walk(folder: Path, rel: PurePosixPath) -> Iterator[Document]:
+    def walk(folder: Path, rel: PurePosixPath) -> Iterator[tuple[Path, str, str] | Document]:
         try:
             real = os.path.realpath(folder)
             if real in visited:  # a symlink loop
@@ -178,10 +265,54 @@ def _walk_folder(root: Path, max_bytes: int) -> Iterator[Document]:
             if is_dir:
                 yield from walk(Path(entry.path), child_rel)
             elif Path(entry.name).suffix.lower() in TEXT_SUFFIXES:
-                doc_id = str(child_rel.with_suffix(""))
-                yield from _read_file(Path(entry.path), entry.path, doc_id, max_bytes)
+                yield Path(entry.path), entry.path, str(child_rel.with_suffix(""))
+            elif len(others) <= 5:  # a few, to name in a message
+                others.append(str(child_rel))
 
     yield from walk(root, PurePosixPath())
+
+
+def count_documents(inputs: Sequence[str | os.PathLike[str]]) -> int | None:
+    """How many documents :func:`iter_documents` will yield for ``inputs``, cheaply:
+    folders are listed and globs matched without reading a file; a JSONL file's lines
+    are counted. ``None`` when it cannot be told without reading stdin."""
+    total = 0
+    for item in (os.fspath(i) for i in inputs):
+        if item == "-":
+            total += 1
+            continue
+        path = Path(item)
+        if path.is_dir():
+            others: list[str] = []
+            listed = sum(1 for _ in _walk_files(path, others))
+            total += listed or 1  # an empty folder is one error document
+        elif path.exists():
+            total += _count_jsonl(path) if path.suffix.lower() == JSONL_SUFFIX else 1
+        elif any(ch in _GLOB_CHARS for ch in item):
+            matches = [m for m in glob.iglob(item, recursive=True) if os.path.isfile(m)]
+            total += (
+                sum(
+                    _count_jsonl(Path(m)) if m.lower().endswith(JSONL_SUFFIX) else 1
+                    for m in matches
+                )
+                or 1
+            )
+        else:
+            total += 1
+    return total
+
+
+def _count_jsonl(path: Path) -> int:
+    """Non-blank lines of a JSONL file (one document each)."""
+    count = 0
+    try:
+        with open(path, "rb") as fh:
+            for line in fh:
+                if line.strip():
+                    count += 1
+    except OSError:
+        return 1
+    return count
 
 
 def _glob_root(pattern: str) -> Path:
@@ -352,6 +483,29 @@ def _parse_jsonl_line(line: bytes, source: str, name: str, lineno: int) -> Docum
 # --------------------------------------------------------------------------- outputs
 
 
+def check_output_path(path: str | os.PathLike[str]) -> None:
+    """Raise a :class:`~llmx.errors.ConfigError` when ``path`` cannot be an output file:
+    an existing folder, or a path under something that is not a folder."""
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(
+            "the output path is a folder; name a file such as out.jsonl", path=str(target)
+        )
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(
+                    "the output path is under a file, not a folder",
+                    path=str(target),
+                    file=str(parent),
+                )
+            if not os.access(parent, os.W_OK | os.X_OK) and not target.exists():
+                raise ConfigError(
+                    "cannot create the output file here: permission denied", path=str(target)
+                )
+            break
+
+
 def default_errors_path(out_path: str | os.PathLike[str]) -> Path:
     """``results.jsonl`` -> ``results.errors.jsonl`` (same folder)."""
     out = Path(out_path)
@@ -428,6 +582,8 @@ class OutputScan:
     path: Path
     ok: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
+    #: doc_id -> ``content_sha256`` of its current line (``None``: a line without one)
+    hashes: dict[str, str | None] = field(default_factory=dict)
     lines: int = 0
     duplicates: int = 0
     corrupt_lines: int = 0
@@ -469,6 +625,8 @@ def inspect_output(path: str | os.PathLike[str], *, repair: bool = True) -> Outp
             doc_id = obj["doc_id"]
             if doc_id in scan.ok or doc_id in scan.failed:
                 scan.duplicates += 1
+            digest = obj.get("content_sha256")
+            scan.hashes[doc_id] = digest if isinstance(digest, str) else None
             if _is_ok(obj):
                 scan.ok.add(doc_id)
                 scan.failed.discard(doc_id)
@@ -486,6 +644,73 @@ def scan_output(
     """doc_ids a resume should skip: every one in the output, or only the
     successful ones with ``retry_failed``. Repairs a torn last line."""
     return inspect_output(path, repair=repair).done_ids(retry_failed=retry_failed)
+
+
+Status = Literal["run", "done", "failed"]
+
+
+class ResumeIndex:
+    """Which documents a run skips because the output already has them, and the doc_id
+    each of the others is written under.
+
+    A document is *done* only when the output's line of its doc_id has the same
+    ``content_sha256``: a different document under a taken id (a second story piped
+    through stdin, ``x/b/index.html`` after ``x/a/index.html``) gets the next free id
+    (``stdin~2``, ``index~2``) and is extracted, with a note saying so. A line written
+    before content hashes were kept matches on its doc_id alone. Ids are also kept
+    unique within the run, whatever produced the documents.
+    """
+
+    def __init__(self, scan: OutputScan | None = None, *, retry_failed: bool = False) -> None:
+        self._hashes: dict[str, str | None] = dict(scan.hashes) if scan is not None else {}
+        self._ok: set[str] = set(scan.ok) if scan is not None else set()
+        self.retry_failed = retry_failed
+        #: doc_id -> content hash of the documents of this run
+        self._claimed: dict[str, str] = {}
+
+    def done_ids(self) -> set[str]:
+        """The doc_ids skipped on their id alone (for engines that only take a set)."""
+        if self.retry_failed:
+            return set(self._ok)
+        return set(self._hashes)
+
+    def _taken(self, doc_id: str, digest: str) -> bool:
+        if doc_id in self._claimed:
+            return True
+        if doc_id not in self._hashes:
+            return False
+        had = self._hashes[doc_id]
+        return had is not None and had != digest
+
+    def resolve(self, doc: Document) -> tuple[Document, Status]:
+        """``doc`` (renamed if its id is taken) and whether to ``run`` it or skip it as
+        ``done`` (succeeded before) or ``failed`` (failed before; not retried)."""
+        digest = doc.content_sha256
+        claimed = self._claimed.get(doc.doc_id)
+        if claimed is not None and claimed == digest and doc.error is None:
+            new_id = unique_id(doc.doc_id, lambda i: self._taken(i, digest))
+            self._claimed[new_id] = digest
+            error = InputError(
+                "duplicate input: an earlier input has the same doc_id and the same content",
+                doc_id=doc.doc_id,
+                renamed_to=new_id,
+                source=doc.source,
+            )
+            return Document(new_id, doc.source, "", doc.meta, error, doc.notes), "run"
+        if self._taken(doc.doc_id, digest):
+            new_id = unique_id(doc.doc_id, lambda i: self._taken(i, digest))
+            why = (
+                "is taken by another input of this run"
+                if doc.doc_id in self._claimed
+                else "is taken in the output by a different document"
+            )
+            doc = _renamed(doc, new_id, why)
+        self._claimed[doc.doc_id] = digest
+        if doc.doc_id not in self._hashes:
+            return doc, "run"
+        if doc.doc_id in self._ok:
+            return doc, "done"
+        return doc, "run" if self.retry_failed else "failed"
 
 
 def _atomic_rewrite(target: Path, lines: Iterator[bytes]) -> None:
@@ -518,6 +743,62 @@ def _dump_line(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+#: what the totals need of one output line: ok, cached, prompt tokens, completion
+#: tokens, requests, cost, error kind
+_LineStats = tuple[bool, bool, int, int, int, float | None, str | None]
+
+
+def _line_stats(obj: dict[str, Any]) -> _LineStats:
+    usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
+    assert isinstance(usage, dict)
+    error = obj.get("error")
+    kind = str(error.get("kind", "error")) if isinstance(error, dict) else None
+    ok = _is_ok(obj)
+    if not ok and kind is None:
+        kind = "error"
+    cost = obj.get("cost_usd")
+
+    def number(key: str) -> int:
+        value = usage.get(key, 0)
+        return int(value) if isinstance(value, int | float) else 0
+
+    return (
+        ok,
+        bool(obj.get("cached")),
+        number("prompt_tokens"),
+        number("completion_tokens"),
+        number("requests"),
+        float(cost) if isinstance(cost, int | float) else None,
+        kind,
+    )
+
+
+@dataclass
+class OutputTotals:
+    """What an output file holds, one current line per document: the cumulative summary
+    of every run that wrote to it."""
+
+    documents: int = 0
+    ok: int = 0
+    failed: int = 0
+    cached: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float | None = None
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents,
+            "ok": self.ok,
+            "failed": self.failed,
+            "cached": self.cached,
+            "usage": self.usage.to_dict(),
+            "requests": self.usage.requests,
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
+            "errors_by_kind": dict(sorted(self.errors_by_kind.items())),
+        }
+
+
 @dataclass
 class _Latest:
     """One read of an output file: which line of each doc_id is its current one."""
@@ -528,11 +809,29 @@ class _Latest:
     physical: int = 0
     #: error-report lines of the doc_ids whose last line failed, in the order of those lines
     failed: dict[str, bytes] = field(default_factory=dict)
+    #: doc_id -> what its last line adds to the totals
+    stats: dict[str, _LineStats] = field(default_factory=dict)
 
     @property
     def removable(self) -> int:
         """Lines that compaction drops: superseded and corrupt ones."""
         return self.physical - len(self.last)
+
+    def totals(self) -> OutputTotals:
+        totals = OutputTotals(documents=len(self.stats))
+        for ok, cached, prompt, completion, requests, cost, kind in self.stats.values():
+            if ok:
+                totals.ok += 1
+            else:
+                totals.failed += 1
+                label = kind or "error"
+                totals.errors_by_kind[label] = totals.errors_by_kind.get(label, 0) + 1
+            if cached:
+                totals.cached += 1
+            totals.usage.add(Usage(prompt, completion, requests))
+            if cost is not None:
+                totals.cost_usd = (totals.cost_usd or 0.0) + cost
+        return totals
 
 
 def _read_latest(path: Path) -> _Latest:
@@ -551,8 +850,17 @@ def _read_latest(path: Path) -> _Latest:
             latest.failed.pop(doc_id, None)
             if not _is_ok(obj):
                 latest.failed[doc_id] = _dump_line(_error_entry(obj))
+            latest.stats[doc_id] = _line_stats(obj)
             index += 1
     return latest
+
+
+def output_totals(path: str | os.PathLike[str]) -> OutputTotals:
+    """The :class:`OutputTotals` of an output file (empty when it does not exist)."""
+    target = Path(path)
+    if not target.exists():
+        return OutputTotals()
+    return _read_latest(target).totals()
 
 
 def _keep_latest(path: Path, last: dict[str, int]) -> None:
@@ -627,12 +935,16 @@ def finalize_output(
     Returns ``(lines removed, failed documents)``. The output is read a second time
     only when there are lines to remove.
     """
-    out = Path(out_path)
+    latest = _finalize(Path(out_path), errors_path)
+    return (0, 0) if latest is None else (latest.removable, len(latest.failed))
+
+
+def _finalize(out: Path, errors_path: str | os.PathLike[str] | None) -> _Latest | None:
     if not out.exists():
-        return 0, 0
+        return None
     latest = _compact(out)
     _write_report(out, errors_path, latest.failed)
-    return latest.removable, len(latest.failed)
+    return latest
 
 
 @dataclass
@@ -642,6 +954,8 @@ class FinalizeReport:
     compacted_lines: int = 0
     failed_documents: int = 0
     errors_path: Path | None = None
+    #: the whole output file's totals (``None`` when it was not read)
+    totals: OutputTotals | None = None
 
 
 class ResultWriter:
@@ -682,6 +996,7 @@ class ResultWriter:
     def open(self) -> Self:
         if self._fd is not None:
             return self
+        check_output_path(self.path)
         if self.path.parent != Path():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
@@ -737,6 +1052,8 @@ class ResultWriter:
                 "grounding": [],
                 "notes": [],
                 "seconds": round(result.seconds, 3),
+                "meta": {},
+                "content_sha256": result.content_sha256,
             }
             line = _dump_line(obj)
         assert self._fd is not None
@@ -795,9 +1112,11 @@ class ResultWriter:
                 os.close(fd)
         self._fd = self._err_fd = None
         if compact and rebuild_errors:
-            report.compacted_lines, report.failed_documents = finalize_output(
-                self.path, self.errors_path
-            )
+            latest = _finalize(self.path, self.errors_path)
+            if latest is not None:
+                report.compacted_lines = latest.removable
+                report.failed_documents = len(latest.failed)
+                report.totals = latest.totals()
         elif compact:
             report.compacted_lines = compact_output(self.path)
         elif rebuild_errors:

@@ -25,7 +25,17 @@ from llmx.batch import BatchSummary, ProgressSink, run_batch
 from llmx.config import Settings, resolve_settings
 from llmx.endpoints import Endpoint
 from llmx.extractor import Extractor
-from llmx.io import FinalizeReport, ResultWriter, iter_documents, scan_output
+from llmx.io import (
+    FinalizeReport,
+    OutputTotals,
+    ResultWriter,
+    ResumeIndex,
+    check_output_path,
+    count_documents,
+    inspect_output,
+    iter_documents,
+    output_totals,
+)
 from llmx.pricing import PriceTable, estimate_cost, load_prices
 from llmx.prompts import Prompt
 from llmx.ratelimit import RateLimiter
@@ -50,10 +60,18 @@ class RunOutcome:
     #: seconds until every worker process was ready to take documents
     worker_startup_s: float = 0.0
 
+    #: the whole output file, cumulatively over every run that wrote to it
+    totals: OutputTotals = field(default_factory=OutputTotals)
+
     @property
     def complete(self) -> bool:
-        """No interruption and no worker failure: every input document is in ``out``."""
-        return not self.summary.interrupted and not self.worker_errors
+        """No interruption, no early stop and no worker failure: every input document is
+        in ``out``."""
+        return (
+            not self.summary.interrupted
+            and not self.summary.stopped_early
+            and not self.worker_errors
+        )
 
 
 #: what ``aextract_batch`` accepts as inputs
@@ -98,9 +116,10 @@ async def aextract_batch(
     elif overrides:
         settings = settings.replace(**overrides)
     out_path = Path(out)
-    skip: set[str] = set()
+    check_output_path(out_path)
+    resume = ResumeIndex(retry_failed=retry_failed)
     if not overwrite and out_path.exists():
-        skip = scan_output(out_path, retry_failed=retry_failed)
+        resume = ResumeIndex(inspect_output(out_path), retry_failed=retry_failed)
     prices: PriceTable | None = load_prices(settings.prices) if settings.prices else None
     if settings.workers != 1:
         from llmx.workers import plan_workers, run_workers
@@ -113,7 +132,7 @@ async def aextract_batch(
                 out=out_path,
                 prompt=prompt,
                 settings=settings,
-                skip=skip,
+                skip=resume.done_ids(),
                 overwrite=overwrite,
                 progress=progress,
                 stop=stop,
@@ -125,9 +144,11 @@ async def aextract_batch(
                     prices=prices,
                     local=_is_local(multi.endpoint_base_url),
                 )
+            totals = output_totals(out_path)
             summary_path = _write_summary(
                 out_path,
                 multi.summary,
+                totals,
                 model=multi.endpoint_model,
                 endpoint=multi.endpoint_identity,
                 prompt=multi.prompt_label,
@@ -147,12 +168,17 @@ async def aextract_batch(
                 worker_errors=multi.worker_errors,
                 worker_cpu_s=multi.cpu_s,
                 worker_startup_s=multi.startup_s,
+                totals=totals,
             )
     documents: Iterable[Document]
+    total: int | None = None
     if callable(inputs):
         documents = inputs()
     elif _all_paths(inputs):
-        documents = iter_documents([os.fspath(i) for i in inputs], stdin=stdin)  # type: ignore[arg-type]
+        paths = [os.fspath(i) for i in inputs]  # type: ignore[arg-type]
+        documents = iter_documents(paths, stdin=stdin)
+        if progress is not None:  # a bar with a total and an ETA: count first, cheaply
+            total = count_documents(paths)
     else:
         documents = inputs  # type: ignore[assignment]
     ran = await run_here(
@@ -161,21 +187,24 @@ async def aextract_batch(
         prompt=prompt,
         settings=settings,
         writer=ResultWriter(out_path, overwrite=overwrite),
-        skip=skip,
+        skip=resume,
         progress=progress,
         stop=stop,
         prices=prices,
+        total=total,
     )
     endpoint = ran.endpoint
+    totals = ran.report.totals or output_totals(out_path)
     summary_path = _write_summary(
         out_path,
         ran.summary,
+        totals,
         model=endpoint.model if endpoint else None,
         endpoint=endpoint.identity if endpoint else None,
         prompt=ran.prompt_label,
         schema=ran.schema_name,
     )
-    return RunOutcome(ran.summary, out_path, ran.report.errors_path, summary_path)
+    return RunOutcome(ran.summary, out_path, ran.report.errors_path, summary_path, totals=totals)
 
 
 @dataclass
@@ -196,12 +225,13 @@ async def run_here(
     prompt: str | Prompt | None,
     settings: Settings,
     writer: ResultWriter,
-    skip: set[str],
+    skip: set[str] | ResumeIndex,
     progress: ProgressSink | None = None,
     stop: asyncio.Event | None = None,
     prices: PriceTable | None = None,
     before_run: Callable[[Extractor[Any]], Awaitable[None]] | None = None,
     finalize: bool = True,
+    total: int | None = None,
 ) -> HereOutcome:
     """The in-process batch: one extractor, one event loop, ``run_batch`` into ``writer``.
 
@@ -209,6 +239,8 @@ async def run_here(
     (a worker process uses it to report that it is ready and wait for the go-ahead).
     ``finalize=False`` closes the writer without compacting the output or rebuilding the
     error report (the parent of worker processes does that once they have all exited).
+    ``skip`` is the output's :class:`~llmx.io.ResumeIndex` (or doc_ids to skip);
+    ``total`` the document count for the progress bar, when known.
     """
     # the bundled model's server answers one request at a time: more in flight would
     # only queue there, with their timeouts running
@@ -249,6 +281,8 @@ async def run_here(
                 skip=skip,
                 progress=progress,
                 stop=stop,
+                total=total,
+                stop_after=settings.stop_after_failures,
             )
         finally:
             report = writer.close(compact=finalize, rebuild_errors=finalize)
@@ -263,6 +297,7 @@ async def run_here(
 def _write_summary(
     out_path: Path,
     summary: BatchSummary,
+    totals: OutputTotals,
     *,
     model: str | None,
     endpoint: str | None,
@@ -274,7 +309,10 @@ def _write_summary(
     summary_path.write_text(
         json.dumps(
             {
-                **summary.to_dict(),
+                # the whole output file, over every run that wrote to it ...
+                **totals.to_dict(),
+                # ... and what this run did
+                "run": summary.to_dict(),
                 "model": model,
                 "endpoint": endpoint,
                 "prompt": prompt,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -20,7 +22,9 @@ class Document:
     ``data`` is raw bytes (from files) or text (from JSONL/stdin/API calls).
     ``meta`` carries caller-provided fields such as ``published`` (ISO date).
     ``error`` is set when the input could not even be read; such a document is
-    never sent to a model but still ends in the error report.
+    never sent to a model but still ends in the error report. ``notes`` says what
+    reading it changed (a doc_id given because another input held the natural one);
+    they travel to the output line's notes.
     """
 
     doc_id: str
@@ -28,6 +32,20 @@ class Document:
     data: bytes | str
     meta: dict[str, Any] = field(default_factory=dict)
     error: LlmxError | None = None
+    notes: tuple[str, ...] = ()
+
+    @cached_property
+    def content_sha256(self) -> str:
+        """sha256 (hex) of the document as read: the raw bytes of a file or stdin, the
+        UTF-8 bytes of a text given as a string (a JSONL ``text``, an API call).
+
+        Resuming a run compares it with the ``content_sha256`` of the output line of the
+        same doc_id: a document counts as done only when the same content was done.
+        """
+        data = (
+            self.data.encode("utf-8", "surrogatepass") if isinstance(self.data, str) else self.data
+        )
+        return hashlib.sha256(data).hexdigest()
 
     @property
     def published(self) -> date | None:
@@ -74,7 +92,11 @@ class GroundingInfo:
 
     ``path`` points at the record inside the output, e.g. ``projects[0]``.
     ``status`` is ``exact``, ``fuzzy`` or ``not_found``; offsets are character
-    offsets into the decoded source text, end exclusive.
+    offsets into the decoded source text, end exclusive. ``checks`` says, per key value
+    and amount span, whether it appears inside the record's own evidence. ``injection``
+    is set when the evidence reads like an instruction to the model (``忽略以上所有指令``,
+    "ignore previous instructions"): text that was put in the page for the model, not a
+    fact the page reports.
     """
 
     path: str
@@ -83,6 +105,26 @@ class GroundingInfo:
     end: int | None = None
     score: float = 0.0
     checks: dict[str, bool] = field(default_factory=dict)
+    injection: bool = False
+
+    @property
+    def problem(self) -> str | None:
+        """Why the record is not grounded, or ``None`` when it is: its evidence is not in
+        the source, an amount is not inside its evidence, or the evidence is an injected
+        instruction. (Names and regions outside the evidence are reported in
+        ``checks`` but do not make a record ungrounded.)"""
+        if self.status == "not_found":
+            return "evidence not found in the source"
+        if self.injection:
+            return "evidence reads like an instruction to the model (prompt injection)"
+        outside = [k for k, ok in self.checks.items() if k.endswith(".text") and not ok]
+        if outside:
+            return f"{', '.join(k.removesuffix('.text') for k in outside)} not in its evidence"
+        return None
+
+    @property
+    def grounded(self) -> bool:
+        return self.problem is None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +134,8 @@ class GroundingInfo:
             "end": self.end,
             "score": round(self.score, 3),
             "checks": dict(self.checks),
+            "injection": self.injection,
+            "grounded": self.grounded,
         }
 
 
@@ -113,6 +157,22 @@ class Result(Generic[T]):
     #: with ``passes`` > 1: per record path (``projects[0]``), the share of passes whose
     #: answer gave that record
     confidence: dict[str, float] | None = None
+    #: the input's own fields besides id and text (a JSONL line's url, title, published ...)
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: :attr:`Document.content_sha256` of the input (``None`` when not known)
+    content_sha256: str | None = None
+
+    @classmethod
+    def for_document(cls, doc: Document, error: LlmxError | None = None) -> Result[Any]:
+        """A result of ``doc`` with its id, source, metadata, content hash and notes."""
+        return cls(
+            doc_id=doc.doc_id,
+            source=doc.source,
+            error=error,
+            meta=dict(doc.meta),
+            content_sha256=doc.content_sha256,
+            notes=list(doc.notes),
+        )
 
     @property
     def ok(self) -> bool:
@@ -132,7 +192,20 @@ class Result(Generic[T]):
             "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
             "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 8),
+            "meta": _jsonable_meta(self.meta),
+            "content_sha256": self.content_sha256,
         }
         if self.confidence is not None:
             line["confidence"] = {k: round(v, 3) for k, v in self.confidence.items()}
         return line
+
+
+def _jsonable_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` for a JSON line: JSON values as they are, anything else as its ``str``."""
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if value is None or isinstance(value, str | int | float | bool | list | dict):
+            out[str(key)] = value
+        else:
+            out[str(key)] = str(value)
+    return out

@@ -96,13 +96,16 @@ async def test_every_document_ends_in_output_or_error_report(tmp_path: Path) -> 
     assert rows["boom"]["error"]["kind"] == "error"
     assert "RuntimeError" in rows["boom"]["error"]["message"]
     assert rows["llmx"]["error"]["kind"] == "endpoint"
-    for input_failure in ("big", "more.jsonl:2", "a~2", "missing"):
+    for input_failure in ("big", "more.jsonl:2", "missing"):
         assert rows[input_failure]["error"]["kind"] == "input"
         assert input_failure not in calls  # never sent to the model
+    # a different text under a taken id is extracted too, under a new id, and said so
+    assert rows["a~2"]["error"] is None and "a~2" in calls
+    assert any("'a~2'" in note for note in rows["a~2"]["notes"])
     errors = {e["doc_id"] for e in read_rows(default_errors_path(out))}
-    assert errors == {"big", "boom", "llmx", "more.jsonl:2", "a~2", "missing"}
-    assert (summary.total, summary.ok, summary.failed) == (9, 3, 6)
-    assert summary.errors_by_kind == {"input": 4, "error": 1, "endpoint": 1}
+    assert errors == {"big", "boom", "llmx", "more.jsonl:2", "missing"}
+    assert (summary.total, summary.ok, summary.failed) == (9, 4, 5)
+    assert summary.errors_by_kind == {"input": 3, "error": 1, "endpoint": 1}
     assert not summary.interrupted
 
 

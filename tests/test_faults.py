@@ -397,11 +397,12 @@ async def test_jsonl_inputs_with_bad_lines_are_all_accounted(
     ]
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     outcome = await run(fake_openai, [source], tmp_path / "out.jsonl")
-    _, errors = accounted(
-        outcome, ["a", "in.jsonl:2", "b", "c", "a~2"], failed=["in.jsonl:2", "b", "c", "a~2"]
+    rows, _ = accounted(
+        outcome, ["a", "in.jsonl:2", "b", "c", "a~2"], failed=["in.jsonl:2", "b", "c"]
     )
-    assert "duplicate doc_id" in errors["a~2"]["error"]["message"]
-    assert fake_openai.calls == 1
+    # a second text under id "a" is extracted too, under "a~2", and its notes say so
+    assert any("doc_id 'a' is taken" in note for note in rows["a~2"]["notes"])
+    assert fake_openai.calls == 2
 
 
 async def test_template_syntax_in_a_document_reaches_the_model_verbatim(

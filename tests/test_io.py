@@ -167,12 +167,13 @@ def test_jsonl_overlong_line_is_an_error_and_reading_continues(tmp_path: Path) -
     assert docs[1].error is None
 
 
-def test_duplicate_ids_become_renamed_error_documents(tmp_path: Path) -> None:
+def test_same_stem_inputs_get_distinct_ids_from_their_paths(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     (tmp_path / "a" / "same.txt").write_text("1", encoding="utf-8")
     (tmp_path / "b" / "same.txt").write_text("2", encoding="utf-8")
     (tmp_path / "b" / "same.md").write_text("3", encoding="utf-8")
+    (tmp_path / "b" / "other.txt").write_text("4", encoding="utf-8")
     docs = list(
         iter_documents(
             [
@@ -182,14 +183,28 @@ def test_duplicate_ids_become_renamed_error_documents(tmp_path: Path) -> None:
             ]
         )
     )
-    # folder b yields "same" (same.md) and "same" (same.txt): both collide
-    assert [d.doc_id for d in docs] == ["same", "same~2", "same~3", "same~4"]
-    assert docs[0].error is None
-    for dup in docs[1:]:
-        assert isinstance(dup.error, InputError)
-        assert "duplicate" in dup.error.message
-        assert dup.error.context["doc_id"] == "same"
-    assert docs[3].source.endswith("same.txt")
+    # files named on the command line are told apart by their folder; folder b yields
+    # "same" (same.md) and "same" (same.txt), told apart by their suffixes
+    ids = [d.doc_id for d in docs]
+    assert ids == ["same", "b/same", "other", "same.md", "same.txt"]
+    assert all(d.error is None for d in docs)
+    assert [d.data for d in docs] == [b"1", b"2", b"4", b"3", b"2"]
+    assert docs[0].notes == ()
+    assert "doc_id 'same' is taken" in docs[1].notes[0] and "'b/same'" in docs[1].notes[0]
+
+
+def test_a_true_duplicate_is_an_error_document(tmp_path: Path) -> None:
+    jsonl = tmp_path / "in.jsonl"
+    lines = [
+        {"id": "x", "text": "甲"},
+        {"id": "x", "text": "乙"},  # a different text under the same id: extracted too
+        {"id": "x", "text": "甲"},  # the same id and text again: a duplicate
+    ]
+    jsonl.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), "utf-8")
+    docs = list(iter_documents([str(jsonl)]))
+    assert [d.doc_id for d in docs] == ["x", "x~2", "x~3"]
+    assert docs[1].error is None and docs[1].data == "乙" and "x~2" in docs[1].notes[0]
+    assert isinstance(docs[2].error, InputError) and "duplicate" in docs[2].error.message
 
 
 def test_iteration_is_lazy(tmp_path: Path) -> None:

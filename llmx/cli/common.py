@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from llmx.config import Settings, resolve_settings
 from llmx.errors import LlmxError
@@ -86,9 +87,20 @@ def build_settings(config: Path | None, **flags: Any) -> Settings:
     return resolve_settings(flags, config_file=config)
 
 
+def plain(value: object) -> str:
+    """``value`` as text that rich prints as is: user text, paths and messages are never
+    read as markup (``pip install 'llmx[local]'`` keeps its brackets)."""
+    return escape(str(value))
+
+
 def fail(exc: LlmxError, code: int = 2) -> typer.Exit:
     """Print an llmx error the way a user wants to read it and return an Exit."""
-    err_console.print(f"[bold red]error:[/] {exc.message}")
-    for key, value in exc.context.items():
-        err_console.print(f"  {key}: {value}")
+    print_error(exc, err_console)
     return typer.Exit(code)
+
+
+def print_error(exc: LlmxError, console: Console) -> None:
+    """An llmx error's message and context on ``console``, none of it read as markup."""
+    console.print(f"[bold red]error:[/] {plain(exc.message)}", highlight=False)
+    for key, value in exc.context.items():
+        console.print(f"  {plain(key)}: {plain(value)}", highlight=False)

@@ -27,6 +27,7 @@ from llmx.cli.common import (
     build_settings,
     err_console,
     fail,
+    plain,
 )
 from llmx.errors import LlmxError
 
@@ -121,10 +122,10 @@ def eval_command(
             tolerance=tolerance,
             sources=sources,
         )
-        err_console.print(f"reports: {report_dir}/report.{{json,md,html}}")
+        err_console.print(f"reports: {plain(report_dir)}/report.{{json,md,html}}", highlight=False)
         if base is not None:
             diff = compare_to_baseline(report, base, tolerance=tolerance)
-            err_console.print(diff.to_text())
+            err_console.print(plain(diff.to_text()), highlight=False)
             if diff.regressions:
                 raise typer.Exit(1)
     except LlmxError as exc:

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+from llmx.cli.common import plain, print_error
 from llmx.errors import LlmxError
 from llmx.local.model import BUNDLED_MODEL, ENV_LOCAL_MODEL, ensure_model, verify_model
 from llmx.local.server import (
@@ -40,9 +41,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 
 
 def _fail(exc: LlmxError, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-    for key, value in exc.context.items():
-        err_console.print(f"  {key}: {value}", highlight=False)
+    print_error(exc, err_console)
     return typer.Exit(code)
 
 
@@ -95,7 +94,7 @@ def model_command(
         return
     console.print(str(path), highlight=False, soft_wrap=True)
     if verify and not verified:
-        err_console.print(f"(not verified: {ENV_LOCAL_MODEL} points at a custom model)")
+        err_console.print(f"(not verified: {plain(ENV_LOCAL_MODEL)} points at a custom model)")
     elif verified:
         err_console.print(f"[green]ok[/]: sha256 {BUNDLED_MODEL.sha256}", highlight=False)
 
@@ -141,7 +140,7 @@ def start_command(
         return
     verb = "started" if started else "already running"
     console.print(
-        f"local model server {verb}: {info.base_url} (pid {info.pid}, n_ctx {info.n_ctx})",
+        f"local model server {verb}: {plain(info.base_url)} (pid {info.pid}, n_ctx {info.n_ctx})",
         highlight=False,
     )
     if not started and info.n_ctx < n_ctx:
@@ -174,8 +173,9 @@ def status_command(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> Non
         uptime = time.time() - info.started
         health = "[green]healthy[/]" if status.healthy else "[yellow]not answering[/]"
         console.print(
-            f"running: {info.base_url}  pid {info.pid}  n_ctx {info.n_ctx}  "
-            f"up {uptime / 60:.0f} min  {health}\nmodel: {info.model}\nlog: {info.log}",
+            f"running: {plain(info.base_url)}  pid {info.pid}  n_ctx {info.n_ctx}  "
+            f"up {uptime / 60:.0f} min  {health}\nmodel: {plain(info.model)}\n"
+            f"log: {plain(info.log)}",
             highlight=False,
         )
     if not (status.alive and status.healthy):
@@ -192,4 +192,4 @@ def stop_command(data_dir: DataDirOpt = None) -> None:
     if info is None:
         console.print("no local model server was running")
     else:
-        console.print(f"stopped local model server (pid {info.pid}, {info.base_url})")
+        console.print(f"stopped local model server (pid {info.pid}, {plain(info.base_url)})")

@@ -28,11 +28,12 @@ from llmx.cli.common import (
     build_settings,
     err_console,
     fail,
+    plain,
 )
 from llmx.errors import ConfigError, LlmxError
 
 if TYPE_CHECKING:
-    from llmx.batch import BatchSummary
+    from llmx.runner import RunOutcome
 
 
 def run_command(
@@ -103,9 +104,11 @@ def run_command(
 ) -> None:
     """Extract records from documents into OUT (JSONL); rerunning resumes.
 
-    Exit code 0 when every document succeeded, 1 when some failed (see the error
-    report beside OUT) or a worker process died (run again to resume), 2 on a usage
-    or setup error, 130 when interrupted.
+    Exit code 0 when every document in OUT succeeded, 1 when some failed, in this run
+    or an earlier one (see the error report beside OUT; --retry-failed redoes them), or a
+    worker process died (run again to resume), 2 on a usage or setup error, 3 when the
+    run stopped early because the endpoint failed every request the same way (the
+    documents not yet processed are left for a resume), 130 when interrupted.
     """
     from llmx.batch import make_progress
     from llmx.runner import aextract_batch
@@ -152,20 +155,22 @@ def run_command(
         )
     except LlmxError as exc:
         raise fail(exc) from None
-    _print_summary(outcome.summary, out, outcome.errors, outcome.summary_path)
+    _print_summary(outcome, out)
     if export is not None and not outcome.summary.interrupted:
         _export(out, export, export_format, schema)
     for problem in outcome.worker_errors:
-        err_console.print(f"[red]{problem}[/]")
+        err_console.print(f"[red]{plain(problem)}[/]")
     if outcome.summary.interrupted:
         raise typer.Exit(130)
+    if outcome.summary.stopped_early:
+        raise typer.Exit(3)
     if outcome.worker_errors:
         err_console.print(
             "[yellow]some documents were not processed; run the same command again to "
             "resume them[/]"
         )
         raise typer.Exit(1)
-    if outcome.summary.failed:
+    if outcome.summary.failed or outcome.summary.skipped_failed or outcome.totals.failed:
         raise typer.Exit(1)
 
 
@@ -195,22 +200,45 @@ def _parse_workers(value: str | None) -> int | None:
     return count
 
 
-def _print_summary(
-    summary: BatchSummary, out: Path, errors: Path | None, summary_path: Path
-) -> None:
+def _print_summary(outcome: RunOutcome, out: Path) -> None:
+    summary = outcome.summary
     usage = summary.usage
     cost = "n/a" if summary.cost is None else f"${summary.cost:.4f}"
+    skipped = f"{summary.skipped} already done"
+    if summary.skipped_failed:
+        skipped += f" ([red]{summary.skipped_failed} of them failed before[/])"
     err_console.print(
         f"[bold]{summary.processed}[/] documents: [green]{summary.ok} ok[/], "
         f"[red]{summary.failed} failed[/], {summary.cached} from cache, "
-        f"{summary.skipped} already done; {usage.requests} requests, "
+        f"{skipped}; {usage.requests} requests, "
         f"{usage.prompt_tokens:,} tokens in, {usage.completion_tokens:,} out, "
-        f"est. cost {cost}; {summary.elapsed:.1f}s"
+        f"est. cost {cost}; {summary.elapsed:.1f}s",
+        highlight=False,
     )
-    err_console.print(f"output: {out}  summary: {summary_path}")
-    if errors is not None:
-        err_console.print(f"[red]error report:[/] {errors}")
-        for kind, count in sorted(summary.errors_by_kind.items()):
-            err_console.print(f"  {kind}: {count}")
+    if summary.renamed:
+        err_console.print(
+            f"{summary.renamed} document(s) got a new doc_id because theirs was taken "
+            "by a different document (see their notes)",
+            highlight=False,
+        )
+    totals = outcome.totals
+    if summary.skipped and totals.documents:
+        err_console.print(
+            f"output holds {totals.documents} documents: {totals.ok} ok, {totals.failed} failed",
+            highlight=False,
+        )
+    err_console.print(
+        f"output: {plain(out)}  summary: {plain(outcome.summary_path)}", highlight=False
+    )
+    if outcome.errors is not None:
+        err_console.print(f"[red]error report:[/] {plain(outcome.errors)}", highlight=False)
+        for kind, count in sorted((totals.errors_by_kind or summary.errors_by_kind).items()):
+            err_console.print(f"  {plain(kind)}: {count}", highlight=False)
     if summary.resume_hint:
-        err_console.print(f"[yellow]{summary.resume_hint}[/]")
+        err_console.print(f"[yellow]{plain(summary.resume_hint)}[/]", highlight=False)
+    elif totals.failed and not summary.failed:
+        err_console.print(
+            f"[yellow]{totals.failed} document(s) in the output failed; run again with "
+            "--retry-failed to retry them[/]",
+            highlight=False,
+        )

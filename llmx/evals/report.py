@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -244,7 +245,7 @@ def terminal_tables(report: Report) -> list[Table]:
     """Rich tables: header, overall and per list, per field, per document."""
     head = Table(title="llmx eval", show_header=False, box=None)
     for label, value in header_lines(report):
-        head.add_row(f"[bold]{label}[/bold]", value)
+        head.add_row(f"[bold]{escape(label)}[/bold]", escape(str(value)))
 
     summary = Table(title="Scores (micro, %)")
     summary.add_column("scope")
@@ -256,7 +257,7 @@ def terminal_tables(report: Report) -> list[Table]:
     for name, counts in report.lists.items():
         rc = records.get(name)
         rec = f"{rc.gold}/{rc.pred}/{rc.paired}" if rc is not None else ""
-        summary.add_row(list_label(name), *_counts_row(counts), rec)
+        summary.add_row(escape(list_label(name)), *_counts_row(counts), rec)
 
     per_field = Table(title="Per field")
     per_field.add_column("field", no_wrap=True)
@@ -265,7 +266,7 @@ def terminal_tables(report: Report) -> list[Table]:
     per_field.add_column("support", justify="right")
     for name, counts in report.fields.items():
         style = "red" if counts.f1 < 0.5 else ("yellow" if counts.f1 < 0.8 else "")
-        per_field.add_row(name, *_counts_row(counts), str(counts.support), style=style)
+        per_field.add_row(escape(name), *_counts_row(counts), str(counts.support), style=style)
 
     per_doc = Table(title="Per document")
     per_doc.add_column("document", no_wrap=True)
@@ -276,7 +277,7 @@ def terminal_tables(report: Report) -> list[Table]:
     per_doc.add_column("status")
     for doc in report.documents:
         status = Text(f"failed: {doc.error}", style="red") if doc.failed else Text("ok")
-        per_doc.add_row(doc.doc_id, *_counts_row(doc.counts), *doc_cost(doc), status)
+        per_doc.add_row(escape(doc.doc_id), *_counts_row(doc.counts), *doc_cost(doc), status)
     return [head, summary, per_field, per_doc]
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmx.local.model import BUNDLED_MODEL, ensure_model
+from llmx.local.model import BUNDLED_MODEL, ENV_LOCAL_MODEL, check_gguf, ensure_model
 from llmx.local.options import RECOMMENDED_MODE, recommended_request_options
-from llmx.local.server import LocalServer, context_size_for, running_server
+from llmx.local.server import MODEL_ALIAS, LocalServer, context_size_for, running_server
 
 if TYPE_CHECKING:
     from llmx.config import Settings
@@ -73,3 +74,20 @@ def endpoint_for_local(
         timeout=settings.timeout or LOCAL_TIMEOUT_S,
     )
     return local, identity, server
+
+
+def planned_local(settings: Settings) -> tuple[Settings, str]:
+    """The settings and cache identity a run on the local model will use, found without
+    assembling the model or starting a server: a replay whose answers are all in its
+    recording needs no model (:func:`endpoint_for_local` starts one when a request must
+    really be sent)."""
+    explicit = settings.local_model or os.environ.get(ENV_LOCAL_MODEL) or None
+    model = check_gguf(Path(explicit)) if explicit else Path(BUNDLED_MODEL.filename)
+    local = settings.replace(
+        api_key=LOCAL_API_KEY,
+        model=MODEL_ALIAS,
+        profile=LOCAL_PROFILE,
+        mode=settings.mode or RECOMMENDED_MODE,
+        timeout=settings.timeout or LOCAL_TIMEOUT_S,
+    )
+    return local, model_identity(model)

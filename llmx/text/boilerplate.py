@@ -13,17 +13,25 @@ conservative: the story body is never cut.
   ``最新文章``, ``推荐阅读``, ``相关新闻``, ``延伸阅读``, ``相关稿件``, or a footer line
   (``版权所有``, ``版权声明``, ``Copyright``, ``©``, ``联系我们``, ``免责声明``,
   ``责任编辑``, ICP numbers, ``官方微信``) to the end of the text. Only honoured once at
-  least one story paragraph has been seen, and only as a short line or a line that
-  starts with the marker, so ``相关负责人说`` inside a paragraph never cuts anything.
+  least one story paragraph has been seen, only as a short line or a line that
+  starts with the marker, so ``相关负责人说`` inside a paragraph never cuts anything, and
+  only when no story paragraph follows: a byline such as ``编辑：王五`` in the middle of
+  an article cuts nothing.
+* **Repeats** (:func:`find_repeats`): a run of lines, at least :data:`REPEAT_CHARS` long,
+  that repeats earlier lines word for word (a page that holds the same story many times).
+
+:func:`find_trims` labels each span with its kind, so that what was trimmed can be told.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["find_boilerplate"]
+__all__ = ["REPEAT_CHARS", "find_boilerplate", "find_repeats", "find_trims"]
 
 Span = tuple[int, int]
+#: ``(start, end, kind)``; kind is ``navigation``, ``widget``, ``tail`` or ``repeat``
+Trim = tuple[int, int, str]
 
 _BREADCRUMB = re.compile(r"(当前位置|您的位置|你的位置|你现在的位置|所在位置)|首页\s*[>》/»]")
 _NAV_PHRASES = re.compile(
@@ -97,6 +105,22 @@ def _is_paragraph(line: str) -> bool:
     return len(line) >= PARAGRAPH_CHARS and _SENTENCE_PUNCT.search(line) is not None
 
 
+_LIST_ITEM = re.compile(r"^(?:[•·▪◆■●○◇□①-⑳\-*]|\d{1,2}[.、)）])")
+_SENTENCE_CLOSE = re.compile("[。！？!?][”’」』）)]*$")
+
+
+def _is_story(line: str) -> bool:
+    """A whole story paragraph: long, ending a sentence, neither a list item (a teaser
+    under 相关阅读 is one, cut short) nor footer text (版权所有 ...)."""
+    return (
+        _is_paragraph(line)
+        and _SENTENCE_CLOSE.search(line) is not None
+        and not _LIST_ITEM.match(line)
+        and not _FOOTER_START.match(line)
+        and not _FOOTER_ANYWHERE.search(line)
+    )
+
+
 def _is_menu(line: str) -> bool:
     """Several short words and no sentence punctuation: ``首页 新闻 财经 体育``."""
     if not line or _SENTENCE_PUNCT.search(line):
@@ -129,11 +153,15 @@ def _top_navigation(lines: list[tuple[int, int, str]]) -> list[Span]:
 
 def _tail_start(lines: list[tuple[int, int, str]]) -> int | None:
     """Index of the line where trailing boilerplate begins, if any."""
+    # story_after[k]: a story paragraph follows line k
+    story_after = [False] * (len(lines) + 1)
+    for k in range(len(lines) - 1, -1, -1):
+        story_after[k] = story_after[k + 1] or _is_story(lines[k][2])
     seen_story = False
     for k, (_s, _e, line) in enumerate(lines):
         if not line:
             continue
-        if seen_story:
+        if seen_story and not story_after[k + 1]:
             if _HEADING_RE.match(line):
                 return k
             if _FOOTER_START.match(line):
@@ -145,27 +173,67 @@ def _tail_start(lines: list[tuple[int, int, str]]) -> int | None:
     return None
 
 
-def find_boilerplate(text: str) -> list[Span]:
-    """Spans ``(start, end)`` of ``text`` that are scrape boilerplate, sorted and merged."""
+def find_trims(text: str) -> list[Trim]:
+    """Boilerplate spans of ``text`` with their kinds, sorted, not overlapping."""
     lines = _lines(text)
     if not lines:
         return []
-    spans = _top_navigation(lines)
+    trims: list[Trim] = [(s, e, "navigation") for s, e in _top_navigation(lines)]
     tail = _tail_start(lines)
     limit = len(lines) if tail is None else tail
     for s, e, line in lines[:limit]:
         if line and len(line) <= SHORT_LINE * 3 and _WIDGET.search(line):
-            spans.append((s, e))
+            trims.append((s, e, "widget"))
     if tail is not None:
-        spans.append((lines[tail][0], len(text)))
-    return _merge(spans)
+        trims.append((lines[tail][0], len(text), "tail"))
+    return _merge(trims)
 
 
-def _merge(spans: list[Span]) -> list[Span]:
-    merged: list[Span] = []
-    for s, e in sorted(spans):
+def find_boilerplate(text: str) -> list[Span]:
+    """Spans ``(start, end)`` of ``text`` that are scrape boilerplate, sorted and merged."""
+    return [(s, e) for s, e, _kind in find_trims(text)]
+
+
+#: a repeated run of lines shorter than this stays (a repeated short line is no copy)
+REPEAT_CHARS = 200
+
+
+def find_repeats(text: str, min_chars: int = REPEAT_CHARS) -> list[Trim]:
+    """Spans of ``text`` whose lines repeat, word for word, lines seen earlier.
+
+    A run of consecutive lines equal to an earlier run, together at least ``min_chars``
+    long (half that for two or more lines), is a repeat: the same story held several
+    times in one page or file. The first copy stays; each later one is a ``repeat``
+    span. Linear in the number of lines.
+    """
+    lines = _lines(text)
+    first: dict[str, int] = {}
+    spans: list[Trim] = []
+    k, n = 0, len(lines)
+    while k < n:
+        line = lines[k][2]
+        j = first.get(line) if line else None
+        if j is not None:
+            m = 0
+            while k + m < n and j + m < k and lines[j + m][2] == lines[k + m][2]:
+                m += 1
+            start, end = lines[k][0], lines[k + m - 1][1]
+            lines_repeated = sum(1 for _s, _e, t in lines[k : k + m] if t)
+            if end - start >= min_chars or (lines_repeated >= 2 and end - start >= min_chars // 2):
+                spans.append((start, end, "repeat"))
+                k += m
+                continue
+        if line and line not in first:
+            first[line] = k
+        k += 1
+    return spans
+
+
+def _merge(spans: list[Trim]) -> list[Trim]:
+    merged: list[Trim] = []
+    for s, e, kind in sorted(spans):
         if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e), merged[-1][2])
         else:
-            merged.append((s, e))
+            merged.append((s, e, kind))
     return merged

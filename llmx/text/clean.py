@@ -26,8 +26,11 @@ Steps, in order:
    ``第一时间``; ``引头部``/``头部企业`` stay).
 8. ``whitespace``: runs of spaces -> one, spaces at line starts/ends dropped, two or
    more blank lines -> one, leading/trailing blank lines dropped.
-9. ``boilerplate`` (optional): spans found by
-   :func:`llmx.text.boilerplate.find_boilerplate` are deleted, then step 8 runs again.
+9. ``boilerplate`` (optional): passages repeating earlier ones word for word
+   (:func:`llmx.text.boilerplate.find_repeats`), then the spans found by
+   :func:`llmx.text.boilerplate.find_trims`, are deleted, then step 8 runs again. Each
+   deletion is kept in :attr:`CleanText.trimmed` (what, and where in the source), so a
+   document's notes can tell what the model did not see.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ __all__ = [
     "CleanText",
     "Edit",
     "TextBuilder",
+    "Trimmed",
     "anti_scraping_edits",
     "clean_text",
     "decimal_point_edits",
@@ -67,6 +71,24 @@ Edit = tuple[int, int, str]
 
 
 @dataclass(frozen=True)
+class Trimmed:
+    """One passage cleaning removed: its kind (``navigation``, ``widget``, ``tail``,
+    ``repeat``), its span of the original text, and how it began."""
+
+    kind: str
+    start: int
+    end: int
+    preview: str
+
+    def describe(self) -> str:
+        return f"{self.kind} at source chars {self.start}-{self.end}: {self.preview!r}"
+
+
+#: characters of a trimmed passage quoted in its note
+PREVIEW_CHARS = 30
+
+
+@dataclass(frozen=True)
 class CleanText:
     """Cleaned text plus the map back to the original.
 
@@ -79,9 +101,26 @@ class CleanText:
     source: str
     starts: tuple[int, ...]
     ends: tuple[int, ...]
+    #: passages removed as boilerplate or repeats, in order
+    trimmed: tuple[Trimmed, ...] = ()
 
     def __len__(self) -> int:
         return len(self.text)
+
+    def trim_notes(self) -> list[str]:
+        """One note per trimmed passage (repeats summed up in one), for a result's notes."""
+        notes = [
+            f"trimmed before extraction: {t.describe()}" for t in self.trimmed if t.kind != "repeat"
+        ]
+        repeats = [t for t in self.trimmed if t.kind == "repeat"]
+        if repeats:
+            chars = sum(t.end - t.start for t in repeats)
+            notes.append(
+                f"trimmed before extraction: {chars} source chars repeating earlier text word "
+                f"for word, between source chars {repeats[0].start} and {repeats[-1].end}, "
+                f"starting {repeats[0].preview!r}"
+            )
+        return notes
 
     def to_source(self, i: int) -> int:
         """Offset in ``source`` of cleaned offset ``i`` (``0 <= i <= len(text)``).
@@ -172,8 +211,22 @@ class TextBuilder:
         """Apply the edits ``fn`` computes from the current text."""
         return self.apply(fn(self.text))
 
-    def build(self) -> CleanText:
-        return CleanText(self.text, self.source, tuple(self.starts), tuple(self.ends))
+    def build(self, trimmed: Sequence[Trimmed] = ()) -> CleanText:
+        return CleanText(
+            self.text, self.source, tuple(self.starts), tuple(self.ends), tuple(trimmed)
+        )
+
+    def delete(self, spans: Sequence[tuple[int, int, str]]) -> list[Trimmed]:
+        """Delete ``(start, end, kind)`` spans of the current text; what each was."""
+        trimmed = []
+        for start, end, kind in spans:
+            if end <= start:
+                continue
+            gone = self.text[start:end].strip()
+            preview = gone[:PREVIEW_CHARS] + ("…" if len(gone) > PREVIEW_CHARS else "")
+            trimmed.append(Trimmed(kind, self.starts[start], self.ends[end - 1], preview))
+        self.apply((s, e, "") for s, e, _kind in spans)
+        return trimmed
 
 
 def regex_edits(
@@ -413,11 +466,13 @@ def clean_text(source: str, *, trim_boilerplate: bool = True) -> CleanText:
     builder = TextBuilder(source)
     for _name, fn in STEPS:
         builder.step(fn)
+    trimmed: list[Trimmed] = []
     if trim_boilerplate:
-        from llmx.text.boilerplate import find_boilerplate
+        from llmx.text.boilerplate import find_repeats, find_trims
 
-        spans = find_boilerplate(builder.text)
-        if spans:
-            builder.apply((s, e, "") for s, e in spans)
-            builder.step(whitespace_edits)
-    return builder.build()
+        for find in (find_repeats, find_trims):
+            spans = find(builder.text)
+            if spans:
+                trimmed += builder.delete(spans)
+                builder.step(whitespace_edits)
+    return builder.build(trimmed)

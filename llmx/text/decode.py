@@ -1,7 +1,8 @@
 """Bytes -> text: encoding detection for Chinese news pages, with clear refusals.
 
-Order of attempts: BOMs (UTF-8, UTF-16, UTF-32), a ``charset=`` declared in an HTML
-page, strict UTF-8, then the legacy Chinese encodings (GB18030 and Big5/CP950/Big5-HKSCS, guided
+Order of attempts: BOMs (UTF-8, UTF-16, UTF-32), UTF-16 without a BOM (told by its
+zero bytes, all at odd or all at even offsets), a ``charset=`` declared in an HTML page,
+strict UTF-8, then the legacy Chinese encodings (GB18030 and Big5/CP950/Big5-HKSCS, guided
 by charset-normalizer). GBK/GB2312 are always decoded as their superset GB18030.
 """
 
@@ -157,6 +158,27 @@ def _detect_legacy(data: bytes) -> tuple[str, str] | None:
     return text, enc
 
 
+def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
+    """UTF-16 text without a byte-order mark, told by its zero bytes: ASCII characters
+    (digits, punctuation, newlines) put one in every other byte, nearly all at odd
+    offsets (little-endian) or at even ones (big-endian; a CJK character such as U+4E00
+    adds one on the other side now and then). Binary data has them anywhere, and rarely
+    decodes strictly as UTF-16 into printable text."""
+    if len(data) % 2:
+        return None
+    even, odd = data[0::2].count(0), data[1::2].count(0)
+    if max(even, odd) < 3 * min(even, odd) or max(even, odd) < 2:
+        return None
+    enc = "utf-16-le" if odd > even else "utf-16-be"
+    text = _try(data, enc)
+    if text is None:
+        return None
+    printable = sum(1 for ch in text if ch.isprintable() or ch in "\n\r\t")
+    if printable < 0.95 * len(text):
+        return None
+    return text, enc
+
+
 def _check_size(size: int, max_bytes: int, name: str | None) -> None:
     if size > max_bytes:
         raise InputError(
@@ -186,8 +208,9 @@ def decode_bytes(
     """Decode raw bytes of a news page or text file.
 
     Raises :class:`~llmx.errors.InputError` with ``reason`` ``empty``, ``too_large`` or
-    ``binary`` (NUL bytes without a UTF-16/32 BOM, a known binary signature, bytes no
-    candidate encoding decodes, or text that is mostly control characters).
+    ``binary`` (NUL bytes that are neither UTF-16 nor behind a UTF-32 BOM, a known
+    binary signature, bytes no candidate encoding decodes, or text that is mostly
+    control characters).
     """
     _check_size(len(data), max_bytes, name)
     if not data.strip():
@@ -209,8 +232,15 @@ def decode_bytes(
                 text, "utf-8" if enc == "utf-8-sig" else enc, looks_like_html(text, name)
             )
 
-    if data.startswith(_BINARY_MAGIC) or b"\x00" in data:
+    if data.startswith(_BINARY_MAGIC):
         raise InputError("input looks like binary data, not text", path=name, reason="binary")
+    if b"\x00" in data:
+        utf16 = _utf16_without_bom(data)
+        if utf16 is None:
+            raise InputError("input looks like binary data, not text", path=name, reason="binary")
+        text, enc = utf16
+        _check_text(text, enc, name)
+        return Decoded(text, enc, looks_like_html(text, name))
 
     candidates: list[str] = []
     meta = _META_CHARSET.search(data[:4096])
