@@ -487,6 +487,15 @@ class ProjectReading(BaseModel):
     place: str | None = None
 
 
+class NamedProjectReading(BaseModel):
+    """The model's reading of a candidate project whose name code already read."""
+
+    kind: Literal["project", "none"]
+    investor: str | None = None
+    industry: str | None = None
+    place: str | None = None
+
+
 class StatReading(BaseModel):
     """The model's reading of a candidate that looks like a statistic: what it counts."""
 
@@ -780,7 +789,8 @@ class InvestmentReader:
         if candidate.kind == "stats":
             return StatReading
         if candidate.kind == "projects":
-            return ProjectReading
+            named = "name" in candidate.facts or "mention" in candidate.facts
+            return NamedProjectReading if named else ProjectReading
         return OpenReading
 
     def build(

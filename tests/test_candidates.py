@@ -61,18 +61,18 @@ def reader_model(request: dict[str, Any]) -> Any:
         marked = re.search(r"【(.*?)】", text)
         mark = marked.group(1) if marked else ""
         answer: dict[str, Any] = dict.fromkeys(fields)
-        if "name" not in fields:  # a statistic
+        if fields == ["kind"]:  # a statistic: only stat or none is asked
             answer["kind"] = "stat"
         elif mark in NAMES:
             name, investor, industry, place = NAMES[mark]
-            answer.update(
-                kind="project", name=name, investor=investor, industry=industry, place=place
-            )
+            answer.update(kind="project", investor=investor, industry=industry, place=place)
         elif mark.endswith("项目"):
-            answer.update(kind="project", name=mark.split("、")[-1], investor="天合光能")
+            answer.update(kind="project", investor="天合光能")
         else:
             answer["kind"] = "none"
-        answers[key] = answer
+        if "name" in fields and answer["kind"] == "project":
+            answer["name"] = NAMES[mark][0] if mark in NAMES else mark.split("、")[-1]
+        answers[key] = {k: v for k, v in answer.items() if k in fields}
     return structured(answers)
 
 
@@ -154,6 +154,8 @@ def test_names_the_story_does_not_back_are_dropped(fake_openai: FakeOpenAI) -> N
                     dict.fromkeys(fields) | {"kind": "project", "name": "不存在的幻想项目"}
                     if "name" in fields
                     else {"kind": "stat"}
+                    if fields == ["kind"]
+                    else dict.fromkeys(fields) | {"kind": "project", "investor": "幻想公司"}
                 )
                 for key, fields in _keys(request).items()
             }
@@ -292,10 +294,11 @@ def test_passes_record_agreement_as_confidence(fake_openai: FakeOpenAI) -> None:
 
     def doubting(request: dict[str, Any]) -> Any:
         reply = reader_model(request)
-        if request.get("temperature", 0) > 0:  # a later pass forgets 南木纳米
+        if request.get("temperature", 0) > 0:  # a later pass forgets 南木纳米 (10亿元)
+            marks = [re.search(r"【(.*?)】", c) for c in _candidates(request)]
             answers = {
-                k: (dict(v, kind="none") if v.get("name") == "南木纳米" else v)
-                for k, v in reply.obj.items()
+                k: (dict(v, kind="none") if m is not None and m.group(1) == "10亿元" else v)
+                for (k, v), m in zip(reply.obj.items(), marks, strict=True)
             }
             return structured(answers)
         return reply

@@ -535,7 +535,9 @@ def test_clean_env(env_dirs: dict[str, Path]) -> None:
     assert {k for k in os.environ if k.startswith("LLMX_")} == {
         "LLMX_CACHE_DIR",
         "LLMX_DATA_DIR",
+        "LLMX_STRATEGY",  # pinned to the whole-document path (conftest)
     }
+    assert os.environ["LLMX_STRATEGY"] == "document"
     for path in env_dirs.values():
         assert path.is_dir() and not any(path.iterdir())
     assert Path.home() == env_dirs["HOME"]
