@@ -64,7 +64,7 @@ def reader_model(request: dict[str, Any]) -> Any:
         if fields == ["kind"]:  # a statistic: only stat or none is asked
             answer["kind"] = "stat"
         elif mark in NAMES:
-            name, investor, industry, place = NAMES[mark]
+            _, investor, industry, place = NAMES[mark]
             answer.update(kind="project", investor=investor, industry=industry, place=place)
         elif mark.endswith("项目"):
             answer.update(kind="project", investor="天合光能")
