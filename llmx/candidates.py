@@ -16,7 +16,8 @@ A reader has three jobs, each in code that the schema's author controls:
 
 * :meth:`~CandidateReader.find`: the candidates of one cleaned text;
 * :meth:`~CandidateReader.question`: the Pydantic model of the answer wanted for one
-  candidate (small: names and choices, never numbers the finder already has);
+  candidate (small: names and choices, never numbers the finder already has), or
+  ``None`` when code needs no answer (the candidate is then never sent);
 * :meth:`~CandidateReader.build`: the raw items (list field, JSON-like dict) that one
   candidate and its answer make; llmx validates them with the schema, so the
   schema's own normalisers apply.
@@ -82,14 +83,15 @@ class CandidateReader(Protocol):
         """The candidates of one cleaned text, in reading order."""
         ...
 
-    def question(self, candidate: Candidate) -> type[BaseModel]:
-        """The model of the answer wanted about ``candidate``."""
+    def question(self, candidate: Candidate) -> type[BaseModel] | None:
+        """The model of the answer wanted about ``candidate``; ``None``: no question."""
         ...
 
     def build(
-        self, candidate: Candidate, answer: BaseModel, context: DocumentContext
+        self, candidate: Candidate, answer: BaseModel | None, context: DocumentContext
     ) -> list[tuple[str, dict[str, Any]]]:
-        """The raw records (list field name, item data) that ``candidate`` makes."""
+        """The raw records (list field name, item data) that ``candidate`` makes, from
+        the model's ``answer`` (``None`` for a candidate that was asked nothing)."""
         ...
 
 

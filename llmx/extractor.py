@@ -330,31 +330,37 @@ class Extractor(Generic[M]):
             notes.append("no candidates found in the text")
             return True
         passes = self.settings.passes
-        for group in groups(candidates, self.settings.group_size):
+        asked = [c for c in candidates if self.reader.question(c) is not None]
+        # a candidate code needs no answer about is built from its spans alone
+        answers: dict[int, tuple[BaseModel | None, list[BaseModel | None]]] = {
+            id(c): (None, [None] * (passes - 1)) for c in candidates
+        }
+        for group in groups(asked, self.settings.group_size):
             answered = await self._answer_group(group, context, doc_id, usage, notes)
             others = [
                 await self._answer_group(group, context, doc_id, usage, notes, pass_index=k)
                 for k in range(1, passes)
             ]
-            for i, (candidate, answer, cached) in enumerate(answered):
+            for i, (candidate, reply, cached) in enumerate(answered):
                 cached_all = cached_all and cached
-                for list_name, item in self.reader.build(candidate, answer, context):
-                    record = self._validate_item(list_name, item, context)
-                    if record is None:
-                        continue
-                    records.append(record)
-                    if passes > 1:
-                        agreed = 1 + sum(
-                            any(
-                                _same_item(item, other)
-                                for name, other in self.reader.build(
-                                    candidate, later[i][1], context
-                                )
-                                if name == list_name
-                            )
-                            for later in others
+                answers[id(candidate)] = (reply, [later[i][1] for later in others])
+        for candidate in candidates:  # in reading order, asked or not
+            answer, later_answers = answers[id(candidate)]
+            for list_name, item in self.reader.build(candidate, answer, context):
+                record = self._validate_item(list_name, item, context)
+                if record is None:
+                    continue
+                records.append(record)
+                if passes > 1:
+                    agreed = 1 + sum(
+                        any(
+                            _same_item(item, other)
+                            for name, other in self.reader.build(candidate, later, context)
+                            if name == list_name
                         )
-                        self._confidence[id(record)] = agreed / passes
+                        for later in later_answers
+                    )
+                    self._confidence[id(record)] = agreed / passes
         return cached_all
 
     async def _answer_group(
@@ -371,7 +377,8 @@ class Extractor(Generic[M]):
         max_tokens is asked again one candidate at a time. Passes after the first are
         asked warmer (:data:`PASS_TEMPERATURE`), each its own cache entry."""
         assert self.reader is not None and self._reader_prompt is not None
-        model = answers_model(tuple(self.reader.question(c) for c in group))
+        questions = tuple(self.reader.question(c) for c in group)
+        model = answers_model(tuple(q for q in questions if q is not None))
         home = context.home
         messages = self._reader_prompt.render(
             candidates=[

@@ -466,14 +466,15 @@ _STAGE_RANK: dict[Stage, int] = {"signed": 1, "under_construction": 2, "in_produ
 _STAGE_RE = re.compile("|".join(word for word, _ in _STAGES))
 _PLANNED_RE = re.compile(r"(?:计划|预计|力争|将于?|拟|争取|有望|确保)[^，,。；;]{0,6}$")
 _NAME_LEAD_RE = re.compile(
-    r"^(?:在|作为|随着|由|对|将|把|其中|以及|还有|而|同时|此外|目前|今年|去年|近日|日前|"
+    r"^(?:的|在|作为|随着|由|对|将|把|其中|以及|还有|而|同时|此外|目前|今年|去年|近日|日前|"
     r"成功|正式|顺利|已经|已|还|共|总投资|投资)+"
 )
 _JUNK_NAME_RE = re.compile(
-    r"以上|以下|促进|树立|招商引资|洽谈|一批|推进|意识|工作|服务|引进一批|加快|全力|围绕|聚焦|保障|"
+    r"以上|以下|重大|重点|主导|伴随|产业链|链上|链主|龙头|优质|此类|同类|相关|配套|促进|树立|招商引资|洽谈|一批|推进|意识|工作|服务|引进一批|加快|全力|围绕|聚焦|保障|"
     r"研判|作战|简化|破解|支持|推动|打造|实施|举行|举办|召开|仪式|活动|会议|记者|表示|说|"
     r"这些|一大批|好项目|大项目|我们|他们"
 )
+_EVENT_RE = re.compile(r"仪式|集中签约|推介会|说明会|大会|峰会|洽谈会|博览会|签约活动")
 _REFERS_BACK_RE = re.compile(r"^(?:其中|此次|本次|这次|会上|当天|现场|该项目|项目|该|此外|同时)")
 
 
@@ -586,8 +587,7 @@ class InvestmentReader:
     ) -> list[Candidate]:
         s, e = span
         sentence = text[s:e]
-        if sentence.rstrip("”’」』）) ").endswith(("？", "?")):
-            return []  # a question reports nothing
+        question = sentence.rstrip("”’」』）) ").endswith(("？", "?"))
         counts = [_shift(f, s) for f in find_project_counts(sentence)]
         yoys = [_shift(f, s) for f in find_yoy(sentence)]
         stats: list[dict[str, Any]] = []
@@ -645,12 +645,16 @@ class InvestmentReader:
         context_before = before if refers_back else ""
         dates = [_shift(f, s) for f in find_dates(sentence)]
         prev_dates = find_dates(before) if refers_back and prev else []
+        if question:
+            stats = []  # a question reports no figure (不到一百天，招引投资超千亿元的背后...？)
         for kind, items in (("stats", stats), ("projects", projects), (None, opened)):
             for item in items:
                 a, b = item.pop("anchor")
                 facts = dict(item)
                 if kind != "stats":
                     stage, _ = self._stage(text, a, b, s, e)
+                    if stage is None and refers_back and prev is not None:
+                        stage, _ = _stage_in(text, *prev)  # 其中...: the stage told before
                     facts["stage"] = stage
                     date = _nearest(dates, a, s) or (dates[0] if dates else None)
                     facts["date"] = (
@@ -759,6 +763,9 @@ class InvestmentReader:
                 break
             part = text[lo:hi]
             periods = find_periods(part)
+            event = [d for d in find_dates(part) if "日" in d.text]
+            if event and _EVENT_RE.search(text[lo : hi + 12]):
+                return event[-1].text  # a ceremony's figures: its date is the period
             if periods:
                 year = re.search(r"\d{4}年", part[: periods[-1].start])
                 raw = periods[-1].text
@@ -777,7 +784,7 @@ class InvestmentReader:
             part = text[lo:hi]
             places = [f for f in find_places(part) if _local(f.text, context)]
             if places:
-                return places[-1].text
+                return max(places, key=lambda f: (f.end, f.end - f.start)).text
             if re.search(r"园区|开发区|经开区|高新区|新区|新城|全区", part):
                 return _main_zone(context) or _home_name(context)
             if re.search(r"我市|全市|该市|本市|我区|该区|我县|全县", part):
@@ -785,8 +792,11 @@ class InvestmentReader:
         return None
 
     # -- the question and the record ---------------------------------------------------
-    def question(self, candidate: Candidate) -> type[BaseModel]:
+    def question(self, candidate: Candidate) -> type[BaseModel] | None:
         if candidate.kind == "stats":
+            facts = candidate.facts
+            if facts.get("project_count") is not None and facts.get("amount") is not None:
+                return None  # a count with its amount is a statistic: nothing to ask
             return StatReading
         if candidate.kind == "projects":
             named = "name" in candidate.facts or "mention" in candidate.facts
@@ -794,10 +804,10 @@ class InvestmentReader:
         return OpenReading
 
     def build(
-        self, candidate: Candidate, answer: BaseModel, context: DocumentContext
+        self, candidate: Candidate, answer: BaseModel | None, context: DocumentContext
     ) -> list[tuple[str, dict[str, Any]]]:
         facts = dict(candidate.facts)
-        said = answer.model_dump()
+        said = answer.model_dump() if answer is not None else {}
         kind = said.get("kind", "stat" if candidate.kind == "stats" else "project")
         if kind == "none":
             return []
@@ -848,7 +858,12 @@ class InvestmentReader:
         industry = said.get("industry")
         if not isinstance(industry, str) or not industry.strip() or industry not in near:
             industry = None
-        place = _quoted(said.get("place"), seen) or facts.get("place")
+        place = _quoted(said.get("place"), seen)
+        if place is not None and (
+            "项目" in place or not re.search(r"(?:区|园|城|镇|乡|县|市|街道|港)$", place)
+        ):
+            place = None
+        place = place or facts.get("place")
         return [
             (
                 "projects",

@@ -41,7 +41,9 @@ def _int(raw: str) -> int | None:
 
 # 28个项目, 7个投资项目, 47个签约项目, 项目28个, 重大产业项目20个, 项目达26个
 _COUNT_AFTER = re.compile(rf"(?P<n>{_INT})(?:余|多)?个(?P<mid>[^，,。；;、：:\d]{{0,6}}?)项目")
-_COUNT_BEFORE = re.compile(rf"项目(?P<mid>[^，,。；;、：:\d]{{0,3}}?)(?P<n>{_INT})(?:余|多)?个")
+_COUNT_BEFORE = re.compile(
+    rf"项目(?P<mid>共计|合计|总数|共|达到|达|已达|数)?(?P<n>{_INT})(?:余|多)?个"
+)
 
 
 def find_project_counts(text: str) -> list[Figure]:
@@ -118,7 +120,7 @@ _ZONE_SUFFIX = re.compile(
 # a zone's name starts after punctuation, a particle or a verb of place
 _NAME_BOUNDARY = re.compile(
     r"(?:[^\u4e00-\u9fffA-Za-z0-9（）()]|落户|位于|入驻|进驻|来到|走进|看到|记者|建设|签约|"
-    r"引进|在|于|的|和|与|及|是|了|将|把|到|向|从|为|个|还|让|由)$"
+    r"举行|举办|召开|引进|在|于|的|和|与|及|是|了|将|把|到|向|从|为|个|还|让|由)$"
 )
 _NOT_ZONE = {"开发区", "园区", "新区", "产业园", "工业园", "小镇", "新城", "街道", "乡镇", "城镇"}
 
