@@ -43,8 +43,12 @@ __all__ = [
     "NullProgress",
     "ProgressSink",
     "RichProgress",
+    "Tally",
+    "is_done",
     "make_progress",
+    "process_one",
     "run_batch",
+    "unreadable",
 ]
 
 Process = Callable[[Document], Awaitable[Result[Any]]]
@@ -237,6 +241,96 @@ def _failure(doc: Document, exc: BaseException) -> Result[Any]:
     return Result(doc_id=doc.doc_id, source=doc.source, error=error, attempts=1)
 
 
+def is_done(doc: Document, skip: set[str]) -> bool:
+    """Whether a resume skips ``doc``: its result is already in the output."""
+    return doc.doc_id in skip
+
+
+def unreadable(doc: Document) -> Result[Any]:
+    """The result of a document that could not be read (``doc.error`` is set)."""
+    return Result(doc_id=doc.doc_id, source=doc.source, error=doc.error)
+
+
+async def process_one(doc: Document, process: Process, limiter: RateLimiter | None) -> Result[Any]:
+    """One document through ``process``, never raising (but for cancellation).
+
+    Sits out a 429 pause of ``limiter`` and holds one of its governor's slots; an
+    exception becomes an error result. Every engine processes a document this way.
+    """
+    try:
+        if limiter is None:
+            result = await process(doc)
+        else:
+            await limiter.wait_if_paused()
+            async with limiter.governor.slot():
+                result = await process(doc)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return _failure(doc, exc)
+    if not isinstance(result, Result):
+        return _failure(doc, TypeError(f"process returned {type(result).__name__}, not Result"))
+    if result.doc_id != doc.doc_id:
+        result.doc_id = doc.doc_id
+        result.source = doc.source
+    return result
+
+
+class Tally:
+    """Writes each document's result and counts it into a :class:`BatchSummary`.
+
+    The accounting every engine shares: :func:`run_batch` admits the documents it reads
+    and records their results here; the Ray engine's driver does the same with what its
+    actors send back.
+    """
+
+    def __init__(self, summary: BatchSummary, writer: ResultWriter, sink: ProgressSink) -> None:
+        self.summary = summary
+        self.writer = writer
+        self.sink = sink
+
+    def admit(self, doc: Document, skip: set[str]) -> bool:
+        """Count ``doc`` as read; False when it is not to be processed (done already, or
+        unreadable: its error result is recorded now)."""
+        if is_done(doc, skip):
+            self.skip()
+            return False
+        self.summary.total += 1
+        if doc.error is not None:
+            self.record(unreadable(doc))
+            return False
+        return True
+
+    def skip(self) -> None:
+        """Count one document read and skipped (already in the output)."""
+        self.summary.total += 1
+        self.summary.skipped += 1
+        with contextlib.suppress(Exception):
+            self.sink.skip(1)
+
+    def done(self, result: Result[Any]) -> None:
+        """Count one document read and processed elsewhere (another process), and record it."""
+        self.summary.total += 1
+        self.record(result)
+
+    def record(self, result: Result[Any]) -> None:
+        """Write ``result``'s line and add it to the counts."""
+        summary = self.summary
+        self.writer.write(result)
+        if result.ok:
+            summary.ok += 1
+        else:
+            summary.failed += 1
+            kind = result.error.kind if result.error is not None else "error"
+            summary.errors_by_kind[kind] = summary.errors_by_kind.get(kind, 0) + 1
+        if result.cached:
+            summary.cached += 1
+        else:
+            summary.usage.add(result.usage)
+        with contextlib.suppress(Exception):  # a broken progress bar must not lose documents
+            self.sink.advance(result)
+
+
 @dataclass
 class _State:
     summary: BatchSummary
@@ -318,51 +412,19 @@ async def run_batch(
     started = time.monotonic()
     writer.open()
     sink.start(total)
-
-    def record(result: Result[Any]) -> None:
-        writer.write(result)
-        if result.ok:
-            summary.ok += 1
-        else:
-            summary.failed += 1
-            kind = result.error.kind if result.error is not None else "error"
-            summary.errors_by_kind[kind] = summary.errors_by_kind.get(kind, 0) + 1
-        if result.cached:
-            summary.cached += 1
-        else:
-            summary.usage.add(result.usage)
-        with contextlib.suppress(Exception):  # a broken progress bar must not lose documents
-            sink.advance(result)
+    tally = Tally(summary, writer, sink)
+    record = tally.record
 
     async def produce() -> None:
         for doc in documents:
             if state.stopping:
                 return
-            summary.total += 1
-            if doc.doc_id in skip:
-                summary.skipped += 1
-                with contextlib.suppress(Exception):
-                    sink.skip(1)
-            elif doc.error is not None:
-                record(Result(doc_id=doc.doc_id, source=doc.source, error=doc.error))
-            else:
+            if tally.admit(doc, skip):
                 await queue.put(doc)
             del doc
             await asyncio.sleep(0)  # let workers run even when nothing blocks
         for _ in range(concurrency):
             await queue.put(None)
-
-    async def call(doc: Document) -> Result[Any]:
-        try:
-            if limiter is None:
-                return await process(doc)
-            await limiter.wait_if_paused()
-            async with limiter.governor.slot():
-                return await process(doc)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            return _failure(doc, exc)
 
     async def work() -> None:
         me = asyncio.current_task()
@@ -373,14 +435,7 @@ async def run_batch(
                 return
             state.busy.add(me)
             try:
-                result = await call(doc)
-                if not isinstance(result, Result):
-                    result = _failure(
-                        doc, TypeError(f"process returned {type(result).__name__}, not Result")
-                    )
-                if result.doc_id != doc.doc_id:
-                    result.doc_id = doc.doc_id
-                    result.source = doc.source
+                result = await process_one(doc, process, limiter)
                 record(result)
             finally:
                 state.busy.discard(me)

@@ -50,12 +50,29 @@ def run_command(
     profile: ProfileOpt = None,
     mode: ModeOpt = None,
     concurrency: ConcurrencyOpt = None,
-    workers: Annotated[
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="local: this process, one event loop (default, the fast path on one "
+            "machine); ray: a Ray cluster's actors (pip install 'llmx[ray]').",
+        ),
+    ] = "local",
+    ray_address: Annotated[
         str | None,
         typer.Option(
-            "--workers",
-            help="Worker processes, each with its own event loop over a share of the "
-            "documents and of --concurrency: a number, or 'auto' (one per CPU). Default 1.",
+            "--ray-address",
+            help="Ray cluster to join (default: RAY_ADDRESS, else a local instance).",
+            show_default=False,
+        ),
+    ] = None,
+    actors: Annotated[
+        int | None,
+        typer.Option(
+            "--actors",
+            min=1,
+            help="With --engine ray: extractor actors, each with --concurrency documents "
+            "in flight (default: one per CPU of the cluster).",
             show_default=False,
         ),
     ] = None,
@@ -86,14 +103,14 @@ def run_command(
     """Extract records from documents into OUT (JSONL); rerunning resumes.
 
     Exit code 0 when every document succeeded, 1 when some failed (see the error
-    report beside OUT) or a worker process died (run again to resume), 2 on a usage
-    or setup error, 130 when interrupted.
+    report beside OUT), 2 on a usage or setup error, 130 when interrupted.
     """
     from llmx.batch import make_progress
     from llmx.runner import aextract_batch
 
     try:
-        worker_count = _parse_workers(workers)
+        if engine not in ("local", "ray"):
+            raise ConfigError("--engine must be local or ray", value=engine)
         settings = build_settings(
             config,
             model=model,
@@ -101,7 +118,6 @@ def run_command(
             profile=profile,
             mode=mode,
             concurrency=concurrency,
-            workers=worker_count,
             no_cache=no_cache,
             refresh=refresh,
             ungrounded=ungrounded,
@@ -123,39 +139,18 @@ def run_command(
                 overwrite=overwrite,
                 progress=make_progress(progress),
                 stdin=sys.stdin.buffer,
+                engine=engine,  # type: ignore[arg-type]  # checked above
+                ray_address=ray_address,
+                actors=actors,
             )
         )
     except LlmxError as exc:
         raise fail(exc) from None
     _print_summary(outcome.summary, out, outcome.errors, outcome.summary_path)
-    for problem in outcome.worker_errors:
-        err_console.print(f"[red]{problem}[/]")
     if outcome.summary.interrupted:
         raise typer.Exit(130)
-    if outcome.worker_errors:
-        err_console.print(
-            "[yellow]some documents were not processed; run the same command again to "
-            "resume them[/]"
-        )
-        raise typer.Exit(1)
     if outcome.summary.failed:
         raise typer.Exit(1)
-
-
-def _parse_workers(value: str | None) -> int | None:
-    """``--workers``: None (not given), ``auto`` (0: one per CPU) or a count >= 1."""
-    if value is None:
-        return None
-    text = value.strip().lower()
-    if text == "auto":
-        return 0
-    try:
-        count = int(text)
-    except ValueError:
-        count = -1
-    if count < 0:
-        raise ConfigError("--workers must be a number or 'auto'", value=value)
-    return count
 
 
 def _print_summary(
