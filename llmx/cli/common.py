@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from llmx.config import Settings, resolve_settings
 from llmx.errors import LlmxError
@@ -68,7 +69,8 @@ def build_settings(config: Path | None, **flags: Any) -> Settings:
 
 def fail(exc: LlmxError, code: int = 2) -> typer.Exit:
     """Print an llmx error the way a user wants to read it and return an Exit."""
-    err_console.print(f"[bold red]error:[/] {exc.message}")
+    # messages and context carry paths and user input: printed as text, never as markup
+    err_console.print(f"[bold red]error:[/] {escape(exc.message)}")
     for key, value in exc.context.items():
-        err_console.print(f"  {key}: {value}")
+        err_console.print(f"  {escape(str(key))}: {escape(str(value))}")
     return typer.Exit(code)

@@ -46,6 +46,7 @@ import os
 import pickle
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -303,11 +304,11 @@ def _block(docs: Sequence[Document]) -> pa.Table:
     )
 
 
-class _Documents(Datasource):  # type: ignore[misc]
+class _Documents(Datasource):
     """llmx's own input reader as a datasource: one read task on the driver's node."""
 
     def __init__(self, read: Callable[[], Iterable[Document]], rows: int) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._read = read
         self._rows = rows
 
@@ -469,7 +470,8 @@ def _quiet_data_context() -> None:
 
 
 def _default_actors() -> int:
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    return max(1, int(resources.get("CPU", 1)))
 
 
 async def run_ray(
@@ -509,7 +511,11 @@ async def run_ray(
     try:
         _quiet_data_context()
         actors = options.actors or _default_actors()
-        budget = ray.remote(num_cpus=0)(_Budget).remote(settings)
+        budget = (
+            ray.remote(num_cpus=0)(_Budget)
+            .options(name=f"llmx-budget-{uuid.uuid4().hex[:12]}")
+            .remote(settings)
+        )
         skip_ref = ray.put(skip)
         job = _Job(schema, prompt, settings, prices, concurrency)
         dataset = _dataset(inputs, rows).map_batches(
