@@ -363,6 +363,18 @@ def _parquet_document(row: dict[str, Any]) -> Document:
     return Document(doc_id=str(raw_id), source=path, data=text, meta=meta)
 
 
+def _all_paths(inputs: Any) -> bool:
+    return isinstance(inputs, Sequence) and all(isinstance(i, str | os.PathLike) for i in inputs)
+
+
+def _check_inputs(inputs: Any) -> None:
+    """What the one-process engine accepts and this one cannot, refused before Ray starts."""
+    if isinstance(inputs, str | os.PathLike):
+        raise TypeError("inputs must be a sequence of paths, not a single path")
+    if _all_paths(inputs) and "-" in [os.fspath(i) for i in inputs]:
+        raise ConfigError("--engine ray cannot read stdin ('-'): save it to a file and pass that")
+
+
 def _is_parquet(path: str) -> bool:
     return path.lower().endswith(".parquet") and os.path.exists(path)
 
@@ -373,12 +385,8 @@ def _dataset(inputs: Any, rows: int) -> ray.data.Dataset:
     readers: list[Callable[[], Iterable[Document]]] = []
     if callable(inputs):
         readers.append(inputs)
-    elif isinstance(inputs, Sequence) and all(isinstance(i, str | os.PathLike) for i in inputs):
+    elif _all_paths(inputs):
         paths = [os.fspath(i) for i in inputs]
-        if "-" in paths:
-            raise ConfigError(
-                "--engine ray cannot read stdin ('-'): save it to a file and pass that"
-            )
         parquet = [p for p in paths if _is_parquet(p)]
         others = [p for p in paths if not _is_parquet(p)]
         if others:
@@ -386,8 +394,6 @@ def _dataset(inputs: Any, rows: int) -> ray.data.Dataset:
         if parquet:
             table = ray.data.read_parquet(parquet, include_paths=True)
             parts.append(table.map_batches(_parquet_documents, batch_format="pyarrow"))
-    elif isinstance(inputs, str | os.PathLike):
-        raise TypeError("inputs must be a sequence of paths, not a single path")
     else:
         readers.append(functools.partial(iter, list(inputs)))
     for read in readers:
@@ -493,6 +499,7 @@ async def run_ray(
             "--engine ray needs an endpoint every actor can reach: pass --base-url "
             "(a vLLM or OpenAI-compatible server) and --model"
         )
+    _check_inputs(inputs)
     if options.actors is not None and options.actors < 1:
         raise ConfigError("actors must be >= 1", value=options.actors)
     # what the actors will do, checked here first: a bad schema, prompt or endpoint
