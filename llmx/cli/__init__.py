@@ -7,6 +7,7 @@ import typer
 from llmx.cli.cache_cmd import app as cache_app
 from llmx.cli.eval_cmd import eval_command
 from llmx.cli.run_cmd import run_command
+from llmx.cli.shards_cmd import app as shards_app
 
 app = typer.Typer(
     name="llmx",
@@ -18,6 +19,7 @@ app = typer.Typer(
 app.command("run")(run_command)
 app.command("eval")(eval_command)
 app.add_typer(cache_app, name="cache", help="Inspect or clear the response cache.")
+app.add_typer(shards_app, name="shards", help="Merge a folder of output shards into one file.")
 
 
 def _mount_local() -> None:
