@@ -281,10 +281,13 @@ class Tally:
 
     The accounting every engine shares: :func:`run_batch` admits the documents it reads
     and records their results here; the Ray engine's driver does the same with what its
-    actors send back.
+    actors send back. ``writer=None``: the lines are written elsewhere (shards written by
+    the actors themselves), only counted here.
     """
 
-    def __init__(self, summary: BatchSummary, writer: ResultWriter, sink: ProgressSink) -> None:
+    def __init__(
+        self, summary: BatchSummary, writer: ResultWriter | None, sink: ProgressSink
+    ) -> None:
         self.summary = summary
         self.writer = writer
         self.sink = sink
@@ -316,7 +319,8 @@ class Tally:
     def record(self, result: Result[Any]) -> None:
         """Write ``result``'s line and add it to the counts."""
         summary = self.summary
-        self.writer.write(result)
+        if self.writer is not None:
+            self.writer.write(result)
         if result.ok:
             summary.ok += 1
         else:

@@ -29,10 +29,12 @@ from llmx.engines import (
     make_limiter,
     run_cost,
 )
+from llmx.errors import ConfigError
 from llmx.extractor import Extractor
 from llmx.io import ResultWriter, iter_documents, scan_output
 from llmx.pricing import PriceTable, load_prices
 from llmx.prompts import Prompt
+from llmx.shards import scan_shards, shard_files
 from llmx.types import Document
 
 #: what :func:`run_here` returns (the in-process engine's outcome)
@@ -77,6 +79,7 @@ async def aextract_batch(
     engine: Engine = "local",
     ray_address: str | None = None,
     actors: int | None = None,
+    shards: bool = False,
     **overrides: Any,
 ) -> RunOutcome:
     """Extract every input document into the JSONL file ``out``.
@@ -92,7 +95,8 @@ async def aextract_batch(
     ``ray_address`` (or ``RAY_ADDRESS``), else a local instance; ``actors`` extractors
     (default: one per CPU of the cluster), each with ``settings.concurrency`` documents
     in flight. The output, resume and accounting are those of the default ``local``
-    engine (this process, one event loop).
+    engine (this process, one event loop). With ``shards`` (Ray only) ``out`` is a folder
+    in which each actor writes its own part (:mod:`llmx.shards`).
     """
     if settings is None:
         settings = resolve_settings(overrides)
@@ -100,10 +104,12 @@ async def aextract_batch(
         settings = settings.replace(**overrides)
     out_path = Path(out)
     skip: set[str] = set()
-    if not overwrite and out_path.exists():
+    if shards:
+        skip = _shard_skip(out_path, engine=engine, retry_failed=retry_failed, overwrite=overwrite)
+    elif not overwrite and out_path.exists():
         skip = scan_output(out_path, retry_failed=retry_failed)
     prices: PriceTable | None = load_prices(settings.prices) if settings.prices else None
-    writer = ResultWriter(out_path, overwrite=overwrite)
+    writer = None if shards else ResultWriter(out_path, overwrite=overwrite)
     ran: EngineOutcome
     if engine == "ray":
         from llmx.engines.ray import RayOptions, run_ray
@@ -115,7 +121,9 @@ async def aextract_batch(
             settings=settings,
             writer=writer,
             skip=skip,
-            options=RayOptions(address=ray_address, actors=actors),
+            options=RayOptions(
+                address=ray_address, actors=actors, shard_dir=out_path if shards else None
+            ),
             progress=progress,
             stop=stop,
             prices=prices,
@@ -128,6 +136,7 @@ async def aextract_batch(
             documents = iter_documents([os.fspath(i) for i in inputs], stdin=stdin)  # type: ignore[arg-type]
         else:
             documents = inputs  # type: ignore[assignment]
+        assert writer is not None
         ran = await run_here(
             documents,
             schema,
@@ -248,6 +257,7 @@ def extract_batch(
     engine: Engine = "local",
     ray_address: str | None = None,
     actors: int | None = None,
+    shards: bool = False,
     **overrides: Any,
 ) -> RunOutcome:
     """Synchronous :func:`aextract_batch` (``overrides`` are :class:`Settings` fields)."""
@@ -265,9 +275,23 @@ def extract_batch(
             engine=engine,
             ray_address=ray_address,
             actors=actors,
+            shards=shards,
             **overrides,
         )
     )
+
+
+def _shard_skip(out: Path, *, engine: str, retry_failed: bool, overwrite: bool) -> set[str]:
+    """What a run into the shard folder ``out`` skips (clearing its shards on overwrite)."""
+    if engine != "ray":
+        raise ConfigError("shards are written by Ray actors: use them with --engine ray")
+    if out.exists() and not out.is_dir():
+        raise ConfigError("with shards, --out names a folder, not a file", path=str(out))
+    if overwrite:
+        for shard in shard_files(out):
+            shard.unlink()
+        return set()
+    return scan_shards(out, retry_failed=retry_failed)
 
 
 def _all_paths(inputs: Any) -> bool:

@@ -26,9 +26,10 @@ import ray
 
 from llmx.errors import ConfigError
 from llmx.runner import RunOutcome, aextract_batch
+from llmx.shards import merge_shards, shard_files
 from llmx.testing import FakeOpenAI, Reply, error, structured
 from tests.corpus import RECORD, news
-from tests.support import endpoint_settings
+from tests.support import default_sigint, endpoint_settings
 
 pytestmark = pytest.mark.ray
 
@@ -113,6 +114,8 @@ async def test_300_documents_each_exactly_once_with_the_accounting_of_one_proces
         local = await run(server, [str(tmp_path / "in")], local_out, engine="local", cache=False)
     found = once(ray_out)
     assert sorted(found) == sorted([*ids, "empty"])
+    # the actors cached their answers where the driver's settings say (this test's dir)
+    assert any(Path(os.environ["LLMX_CACHE_DIR"]).iterdir())
     s = outcome.summary
     assert (s.total, s.ok, s.failed, s.skipped, s.interrupted) == (301, 298, 3, 0, False)
     assert s.errors_by_kind == local.summary.errors_by_kind
@@ -168,6 +171,32 @@ async def test_jsonl_and_parquet_inputs_flow_as_documents(ray_address: str, tmp_
     assert (outcome.summary.ok, outcome.summary.failed) == (10, 2)
 
 
+async def test_shards_one_per_actor_then_resume_and_merge(ray_address: str, tmp_path: Path) -> None:
+    ids = write_folder(tmp_path / "in", 120, failing=frozenset({3}))
+    folder = tmp_path / "shards"
+    with FakeOpenAI(default=fail_marked, latency=0.02) as server:
+        settings = endpoint_settings(server, concurrency=4)
+        first = await aextract_batch(
+            [str(tmp_path / "in")], "investment", out=folder, engine="ray", actors=2,
+            shards=True, **settings,
+        )  # fmt: skip
+        again = await aextract_batch(
+            [str(tmp_path / "in")], "investment", out=folder, engine="ray", actors=2,
+            shards=True, **settings,
+        )  # fmt: skip
+    assert (first.summary.ok, first.summary.failed) == (119, 1)
+    parts = shard_files(folder)
+    assert len(parts) == 2  # one per actor that wrote; the driver wrote none
+    written = Counter(
+        json.loads(x)["doc_id"] for p in parts for x in p.read_text("utf-8").splitlines()
+    )
+    assert sorted(written) == ids and set(written.values()) == {1}
+    assert (again.summary.skipped, again.summary.processed) == (120, 0)
+    assert merge_shards(folder, tmp_path / "merged.jsonl") == (120, 1)
+    assert sorted(once(tmp_path / "merged.jsonl")) == ids
+    assert first.summary_path == tmp_path / "shards.summary.json"
+
+
 # --------------------------------------------------------------------------- faults
 
 
@@ -199,32 +228,44 @@ async def test_an_actor_killed_mid_run_loses_and_repeats_nothing(
     assert outcome.engine_info["actor_starts"] >= 3  # two, and the killed one again
 
 
+def cli_driver(
+    server: FakeOpenAI, inputs: Path, out: Path, ray_address: str
+) -> subprocess.Popen[str]:
+    """``llmx run --engine ray`` in a child process, joined to this module's Ray instance."""
+    args = [
+        *("run", str(inputs), "--out", str(out), "--engine", "ray"),
+        *("--ray-address", ray_address, "--actors", "2", "--concurrency", "4"),
+        *("--base-url", server.base_url, "--model", "fake-model", "--mode", "tools"),
+        "--no-progress",
+    ]
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmx", *args],
+        cwd=ROOT,
+        env={**os.environ, "LLMX_API_KEY": "test", "RAY_AUTH_MODE": "disabled"},
+        preexec_fn=default_sigint,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_lines(proc: subprocess.Popen[str], out: Path, lines: int) -> None:
+    deadline = time.monotonic() + 90
+    while not (out.exists() and out.read_bytes().count(b"\n") >= lines):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"driver ended early or never wrote: {proc.communicate()}")
+        time.sleep(0.02)
+
+
 def test_driver_killed_with_kill_9_then_resume_yields_each_document_once(
     ray_address: str, tmp_path: Path
 ) -> None:
     ids = write_folder(tmp_path / "in", 300)
     out = tmp_path / "out.jsonl"
     with FakeOpenAI(default=structured(RECORD), latency=0.1) as server:
-        args = [
-            *("run", str(tmp_path / "in"), "--out", str(out), "--engine", "ray"),
-            *("--ray-address", ray_address, "--actors", "2", "--concurrency", "4"),
-            *("--base-url", server.base_url, "--model", "fake-model", "--mode", "tools"),
-            "--no-progress",
-        ]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llmx", *args],
-            cwd=ROOT,
-            env={**os.environ, "LLMX_API_KEY": "test", "RAY_AUTH_MODE": "disabled"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 90
-        while not (out.exists() and out.read_bytes().count(b"\n") >= 30):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"driver ended early or never wrote: {proc.communicate()}")
-            time.sleep(0.02)
+        proc = cli_driver(server, tmp_path / "in", out, ray_address)
+        wait_for_lines(proc, out, 30)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL
@@ -234,6 +275,21 @@ def test_driver_killed_with_kill_9_then_resume_yields_each_document_once(
     s = outcome.summary
     assert s.skipped == len(before) and s.processed == 300 - len(before)
     assert sorted(once(out)) == ids
+
+
+def test_ctrl_c_stops_the_cli_driver_cleanly(ray_address: str, tmp_path: Path) -> None:
+    write_folder(tmp_path / "in", 300)
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAI(default=structured(RECORD), latency=0.1) as server:
+        proc = cli_driver(server, tmp_path / "in", out, ray_address)
+        wait_for_lines(proc, out, 20)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "run the same command again to resume" in stderr
+    written = once(out)
+    summary = json.loads((tmp_path / "out.summary.json").read_text("utf-8"))
+    assert summary["interrupted"] and summary["ok"] == len(written)
 
 
 def await_run(coro: Any) -> RunOutcome:

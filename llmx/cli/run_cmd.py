@@ -76,6 +76,14 @@ def run_command(
             show_default=False,
         ),
     ] = None,
+    shards: Annotated[
+        bool,
+        typer.Option(
+            "--shards",
+            help="With --engine ray: OUT is a folder in which each actor writes its own "
+            "part (for shared storage on a cluster); 'llmx shards merge' makes one file.",
+        ),
+    ] = False,
     no_cache: NoCacheOpt = False,
     refresh: RefreshOpt = False,
     retry_failed: Annotated[
@@ -142,6 +150,7 @@ def run_command(
                 engine=engine,  # type: ignore[arg-type]  # checked above
                 ray_address=ray_address,
                 actors=actors,
+                shards=shards,
             )
         )
     except LlmxError as exc:

@@ -69,11 +69,12 @@ from llmx.endpoints import Endpoint
 from llmx.engines import EngineOutcome, batch_concurrency, document_process, run_cost
 from llmx.errors import ConfigError, InputError
 from llmx.extractor import Extractor
-from llmx.io import ResultWriter, iter_documents
+from llmx.io import FinalizeReport, ResultWriter, iter_documents
 from llmx.pricing import PriceTable
 from llmx.prompts import Prompt, load_prompt
 from llmx.ratelimit import RateLimiter
 from llmx.schemas import load_schema
+from llmx.shards import new_shard_path
 from llmx.types import Document, Result
 
 try:
@@ -112,6 +113,9 @@ class RayOptions:
     address: str | None = None
     #: extractor actors; None: one per CPU of the cluster
     actors: int | None = None
+    #: a folder in which each actor writes its own shard (:mod:`llmx.shards`); None: the
+    #: driver writes every line to the run's output file
+    shard_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ class _Job:
     settings: Settings
     prices: PriceTable | None
     concurrency: int
+    shard_dir: Path | None = None
 
 
 # --------------------------------------------------------------------------- the limiter
@@ -237,6 +242,9 @@ class _ExtractActor:
         self._limiter: RateLimiter | None = None
         self._process: Process | None = None
         self._extractor: Extractor[Any] | None = None
+        self._shard: ResultWriter | None = None
+        if job.shard_dir is not None:  # a restarted actor starts a new shard (at its first line)
+            self._shard = ResultWriter(new_shard_path(job.shard_dir))
         budget.register.remote(ray.get_runtime_context().current_actor)
 
     async def _ready(self) -> Process:
@@ -271,8 +279,12 @@ class _ExtractActor:
         if is_done(doc, self._skip):
             return None
         if doc.error is not None:
-            return unreadable(doc)
-        return await process_one(doc, process, self._limiter)
+            result = unreadable(doc)
+        else:
+            result = await process_one(doc, process, self._limiter)
+        if self._shard is not None:
+            self._shard.write(result)
+        return result
 
 
 def _dump_result(result: Result[Any]) -> bytes:
@@ -486,14 +498,20 @@ async def run_ray(
     *,
     prompt: str | Prompt | None,
     settings: Settings,
-    writer: ResultWriter,
+    writer: ResultWriter | None,
     skip: set[str],
     options: RayOptions,
     progress: ProgressSink | None = None,
     stop: asyncio.Event | None = None,
     prices: PriceTable | None = None,
 ) -> EngineOutcome:
-    """Extract ``inputs`` on a Ray cluster into ``writer`` (see the module doc)."""
+    """Extract ``inputs`` on a Ray cluster into ``writer`` (see the module doc).
+
+    ``writer=None`` with ``options.shard_dir``: the actors write the shards, the driver
+    only counts.
+    """
+    if (writer is None) != (options.shard_dir is not None):
+        raise ConfigError("a Ray run writes either one output file or a folder of shards")
     if settings.uses_local_model:
         raise ConfigError(
             "--engine ray needs an endpoint every actor can reach: pass --base-url "
@@ -507,24 +525,32 @@ async def run_ray(
     schema_cls = load_schema(schema) if isinstance(schema, str) else schema
     prompt_label = (prompt if isinstance(prompt, Prompt) else load_prompt(prompt, schema_cls)).label
     endpoint = Endpoint.from_settings(settings)
+    # the actors use the driver's cache path (their own environment may differ): on each
+    # node's own disk, or one shared path when it is on shared storage
+    settings = settings.replace(cache_dir=settings.resolved_cache_dir)
     concurrency = batch_concurrency(settings)
     rows = max(1, (concurrency + 1) // 2)
 
+    began = time.monotonic()
     started_ray, init_s = await asyncio.to_thread(_connect, options.address)
     summary = BatchSummary()
     sink: ProgressSink = progress if progress is not None else NullProgress()
     drain = _Drain(Tally(summary, writer, sink))
     budget: Any = None
+    actors = options.actors or 0
+    stats: dict[str, float] = {}
     try:
         _quiet_data_context()
-        actors = options.actors or _default_actors()
+        actors = actors or _default_actors()
         budget = (
             ray.remote(num_cpus=0)(_Budget)
             .options(name=f"llmx-budget-{uuid.uuid4().hex[:12]}")
             .remote(settings)
         )
         skip_ref = ray.put(skip)
-        job = _Job(schema, prompt, settings, prices, concurrency)
+        if options.shard_dir is not None:
+            options.shard_dir.mkdir(parents=True, exist_ok=True)
+        job = _Job(schema, prompt, settings, prices, concurrency, options.shard_dir)
         dataset = _dataset(inputs, rows).map_batches(
             _ExtractActor,
             fn_constructor_kwargs={"job": job, "budget": budget, "skip": skip_ref},
@@ -537,16 +563,20 @@ async def run_ray(
             ),
             num_cpus=ACTOR_CPUS,
         )
-        writer.open()
+        if writer is not None:
+            writer.open()
         sink.start(None)
         started = time.monotonic()
         await _drive(drain, dataset, started, stop)
-        summary.elapsed = time.monotonic() - started
-        stats: dict[str, float] = await budget.stats.remote()
-        summary.rate_limited = int(stats["rate_limited"])
+        summary.elapsed = time.monotonic() - began  # Ray's start-up included
+        with contextlib.suppress(Exception):  # after a Ctrl-C Ray itself may be gone
+            stats = await asyncio.wait_for(budget.stats.remote(), DRAIN_TIMEOUT)
+        summary.rate_limited = int(stats.get("rate_limited", 0))
     finally:
-        writer.flush()
-        report = writer.close()
+        report = FinalizeReport()
+        if writer is not None:
+            writer.flush()
+            report = writer.close()
         with contextlib.suppress(Exception):
             sink.finish(summary)
         if budget is not None:
