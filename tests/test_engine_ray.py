@@ -9,6 +9,7 @@ keep a run going long enough to act on it, except where the pause itself is the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -24,7 +25,8 @@ from typing import Any
 import pytest
 import ray
 
-from llmx.errors import ConfigError
+from llmx.errors import ConfigError, LlmxError
+from llmx.io import iter_documents
 from llmx.runner import RunOutcome, aextract_batch
 from llmx.shards import merge_shards, shard_files
 from llmx.testing import FakeOpenAI, Reply, error, structured
@@ -40,19 +42,13 @@ FAIL = "【请求失败】"
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
     """One small local Ray instance for the whole module; its address for other drivers."""
-    with pytest.MonkeyPatch.context() as mp:
-        # the per-test HOME moves ~/.ray; a driver in a child process must still connect
-        mp.setenv("RAY_AUTH_MODE", "disabled")
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            object_store_memory=200 * 2**20,
-            log_to_driver=False,
-        )
-        try:
-            yield ray.get_runtime_context().gcs_address
-        finally:
-            ray.shutdown()
+    ray.init(
+        num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20, log_to_driver=False
+    )
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
 
 
 def write_folder(folder: Path, n: int, *, failing: frozenset[int] = frozenset()) -> list[str]:
@@ -241,7 +237,7 @@ def cli_driver(
     return subprocess.Popen(
         [sys.executable, "-m", "llmx", *args],
         cwd=ROOT,
-        env={**os.environ, "LLMX_API_KEY": "test", "RAY_AUTH_MODE": "disabled"},
+        env={**os.environ, "LLMX_API_KEY": "test"},
         preexec_fn=default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -348,6 +344,16 @@ async def test_a_429_pauses_every_actor_together(ray_address: str, tmp_path: Pat
     assert quiet == [], f"requests during the pause, seconds after the first 429: {quiet}"
     assert any(t - first_429 >= 0.85 for t, _ in arrivals)  # and the run went on after it
     assert outcome.summary.ok == 120 and outcome.summary.rate_limited >= 1
+
+
+async def test_a_failing_dataset_is_an_llmx_error_and_keeps_what_was_written(
+    ray_address: str, tmp_path: Path
+) -> None:
+    broken = functools.partial(iter_documents, 42)  # the read task raises TypeError
+    with FakeOpenAI(default=structured(RECORD)) as server, pytest.raises(LlmxError) as caught:
+        await run(server, broken, tmp_path / "out.jsonl")
+    assert "the Ray job failed" in caught.value.message
+    assert "TypeError" in caught.value.message
 
 
 # --------------------------------------------------------------------------- usage errors

@@ -67,7 +67,7 @@ from llmx.batch import (
 from llmx.config import Settings
 from llmx.endpoints import Endpoint
 from llmx.engines import EngineOutcome, batch_concurrency, document_process, run_cost
-from llmx.errors import ConfigError, InputError
+from llmx.errors import ConfigError, InputError, LlmxError
 from llmx.extractor import Extractor
 from llmx.io import FinalizeReport, ResultWriter, iter_documents
 from llmx.pricing import PriceTable
@@ -473,7 +473,12 @@ def _connect(address: str | None) -> tuple[bool, float]:
     address = address or os.environ.get("RAY_ADDRESS") or None
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address is not None:
-        ray.init(address=address, **quiet)
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot join the Ray cluster: {_first_line(exc)}", address=address
+            ) from exc
     else:
         ray.init(
             include_dashboard=False,
@@ -573,7 +578,16 @@ async def run_ray(
             writer.open()
         sink.start(None)
         started = time.monotonic()
-        await _drive(drain, dataset, started, stop)
+        try:
+            await _drive(drain, dataset, started, stop)
+        except LlmxError:
+            raise
+        except Exception as exc:  # Ray's own failure: say so; what was written stays
+            raise LlmxError(
+                f"the Ray job failed: {_first_line(exc)}",
+                exception=type(exc).__name__,
+                hint="documents already written are kept; run the same command to resume",
+            ) from exc
         summary.elapsed = time.monotonic() - began  # Ray's start-up included
         with contextlib.suppress(Exception):  # after a Ctrl-C Ray itself may be gone
             stats = await asyncio.wait_for(budget.stats.remote(), DRAIN_TIMEOUT)
@@ -647,6 +661,15 @@ async def _drive(
                 drain.abandoned = True
     if finished.done() and not summary.interrupted:
         finished.result()  # a failure of the dataset itself propagates
+
+
+def _first_line(exc: BaseException) -> str:
+    """The gist of a (Ray) exception: the innermost cause's type and first line."""
+    inner = exc
+    while inner.__cause__ is not None and inner.__cause__ is not inner:
+        inner = inner.__cause__
+    lines = [line.strip() for line in str(inner).splitlines() if line.strip()]
+    return f"{type(inner).__name__}: {lines[0]}" if lines else type(inner).__name__
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
