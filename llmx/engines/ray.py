@@ -44,6 +44,7 @@ import hashlib
 import logging
 import os
 import pickle
+import re
 import threading
 import time
 import uuid
@@ -663,13 +664,26 @@ async def _drive(
         finished.result()  # a failure of the dataset itself propagates
 
 
+#: Ray's wrappers around the error that happened (their text holds its traceback)
+_WRAPPERS = frozenset({"RayTaskError", "UserCodeException", "SystemException", "RayError"})
+_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$")
+
+
 def _first_line(exc: BaseException) -> str:
-    """The gist of a (Ray) exception: the innermost cause's type and first line."""
-    inner = exc
-    while inner.__cause__ is not None and inner.__cause__ is not inner:
-        inner = inner.__cause__
-    lines = [line.strip() for line in str(inner).splitlines() if line.strip()]
-    return f"{type(inner).__name__}: {lines[0]}" if lines else type(inner).__name__
+    """The gist of a (Ray) exception: the last ``SomeError: message`` line of its text or
+    its causes' that is not one of Ray's wrappers, else its first line."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 8:
+        chain.append(current)
+        current = current.__cause__
+    for error in chain:
+        for line in reversed(str(error).splitlines()):
+            match = _ERROR_LINE.match(line)
+            if match and match.group(1).rsplit(".", 1)[-1] not in _WRAPPERS:
+                return f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2).strip()}"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
