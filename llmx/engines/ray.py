@@ -496,7 +496,9 @@ def _quiet_data_context() -> None:
     ctx.verbose_stats_logs = False
     # the read task's blocks go out as they are made, not gathered to 128 MiB first
     ctx.target_max_block_size = 1 * 2**20
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    # Ray Data's notes on its own plan (progress bars off, block counts) are not the
+    # user's business; a failure still reaches the run as an exception
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
 
 
 def _default_actors() -> int:
@@ -544,7 +546,9 @@ async def run_ray(
     rows = max(1, concurrency)
 
     began = time.monotonic()
-    started_ray, init_s = await asyncio.to_thread(_connect, options.address)
+    # in this thread: Ray sets its signal handlers from the main thread (seconds during
+    # which this event loop has nothing else to do)
+    started_ray, init_s = _connect(options.address)
     summary = BatchSummary()
     sink: ProgressSink = progress if progress is not None else NullProgress()
     drain = _Drain(Tally(summary, writer, sink))
@@ -604,7 +608,7 @@ async def run_ray(
             with contextlib.suppress(Exception):
                 ray.kill(budget)
         if started_ray:
-            await asyncio.to_thread(ray.shutdown)
+            ray.shutdown()
     summary.cost = run_cost(endpoint, summary.usage, prices)
     extra: dict[str, Any] = {
         "actors": actors,
