@@ -1,9 +1,9 @@
-"""Process-wide caches built at import: imported by the worker processes' forkserver.
+"""Process-wide caches built at import: imported by each Ray actor as it starts.
 
-:mod:`llmx.workers` starts its worker processes from a forkserver that preloads this
-module, so every worker inherits the gazetteer and its name scanner, the OpenCC
-converters and the bundled schemas and prompts (with the per-schema work for
-instructor) instead of building them while its first documents wait.
+An actor of :mod:`llmx.engines.ray` imports this module while it starts, so the
+gazetteer and its name scanner, the OpenCC converters and the bundled schemas and
+prompts (with the per-schema work for instructor) are built before its first documents
+arrive instead of while they wait.
 """
 
 from __future__ import annotations

@@ -44,8 +44,12 @@ __all__ = [
     "NullProgress",
     "ProgressSink",
     "RichProgress",
+    "Tally",
+    "is_done",
     "make_progress",
+    "process_one",
     "run_batch",
+    "unreadable",
 ]
 
 Process = Callable[[Document], Awaitable[Result[Any]]]
@@ -296,6 +300,132 @@ class FailureStreak:
         return None
 
 
+def is_done(doc: Document, skip: set[str]) -> bool:
+    """Whether a resume on doc_ids alone skips ``doc``: its id is already in the output."""
+    return doc.doc_id in skip
+
+
+def unreadable(doc: Document) -> Result[Any]:
+    """The result of a document that could not be read (``doc.error`` is set)."""
+    return Result.for_document(doc, doc.error)
+
+
+async def process_one(doc: Document, process: Process, limiter: RateLimiter | None) -> Result[Any]:
+    """One document through ``process``, never raising (but for cancellation).
+
+    Sits out a 429 pause of ``limiter`` and holds one of its governor's slots; an
+    exception becomes an error result. Every engine processes a document this way.
+    """
+    try:
+        if limiter is None:
+            result = await process(doc)
+        else:
+            await limiter.wait_if_paused()
+            async with limiter.governor.slot():
+                result = await process(doc)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return _failure(doc, exc)
+    if not isinstance(result, Result):
+        return _failure(doc, TypeError(f"process returned {type(result).__name__}, not Result"))
+    if result.doc_id != doc.doc_id:
+        result.doc_id = doc.doc_id
+        result.source = doc.source
+    if result.content_sha256 is None:  # a process that did not fill them in
+        result.content_sha256 = doc.content_sha256
+        result.meta = result.meta or dict(doc.meta)
+        result.notes = [*doc.notes, *result.notes]
+    return result
+
+
+class Tally:
+    """Writes each document's result and counts it into a :class:`BatchSummary`.
+
+    The accounting every engine shares: :func:`run_batch` admits the documents it reads
+    and records their results here; the Ray engine's driver does the same with what its
+    actors send back. ``writer=None``: the lines are written elsewhere (shards written by
+    the actors themselves), only counted here. ``stop_after`` consecutive documents
+    failing with the same endpoint error (:class:`FailureStreak`) set the summary's
+    ``stopped_early`` and call ``on_stop``.
+    """
+
+    def __init__(
+        self,
+        summary: BatchSummary,
+        writer: ResultWriter | None,
+        sink: ProgressSink,
+        *,
+        stop_after: int = DEFAULT_STOP_AFTER,
+        on_stop: Callable[[], None] | None = None,
+    ) -> None:
+        self.summary = summary
+        self.writer = writer
+        self.sink = sink
+        self.streak = FailureStreak(stop_after)
+        self.on_stop = on_stop
+
+    def admit(self, doc: Document, skip: set[str] | ResumeIndex | None) -> Document | None:
+        """Count ``doc`` as read; the document to process (renamed when its id was taken
+        by other content), or ``None`` when it is not to be processed (done already, or
+        unreadable: its error result is recorded now)."""
+        self.summary.total += 1
+        status = "run"
+        if isinstance(skip, ResumeIndex):
+            doc, status = skip.resolve(doc)
+        elif skip and doc.doc_id in skip:
+            status = "done"
+        if doc.notes:  # reading it gave it another doc_id than its natural one
+            self.summary.renamed += 1
+        if status != "run":
+            self._skipped(status == "failed")
+            return None
+        if doc.error is not None:
+            self.record(unreadable(doc))
+            return None
+        return doc
+
+    def skip(self, *, failed: bool = False) -> None:
+        """Count one document read and skipped (already in the output)."""
+        self.summary.total += 1
+        self._skipped(failed)
+
+    def _skipped(self, failed: bool) -> None:
+        self.summary.skipped += 1
+        if failed:
+            self.summary.skipped_failed += 1
+        with contextlib.suppress(Exception):
+            self.sink.skip(1)
+
+    def done(self, result: Result[Any]) -> None:
+        """Count one document read and processed elsewhere (another process), and record it."""
+        self.summary.total += 1
+        self.record(result)
+
+    def record(self, result: Result[Any]) -> None:
+        """Write ``result``'s line and add it to the counts."""
+        summary = self.summary
+        if self.writer is not None:
+            self.writer.write(result)
+        if result.ok:
+            summary.ok += 1
+        else:
+            summary.failed += 1
+            kind = result.error.kind if result.error is not None else "error"
+            summary.errors_by_kind[kind] = summary.errors_by_kind.get(kind, 0) + 1
+        if result.cached:
+            summary.cached += 1
+        else:
+            summary.usage.add(result.usage)
+        with contextlib.suppress(Exception):  # a broken progress bar must not lose documents
+            self.sink.advance(result)
+        reason = self.streak.add(result)
+        if reason is not None and summary.stopped_early is None:
+            summary.stopped_early = reason
+            if self.on_stop is not None:
+                self.on_stop()
+
+
 @dataclass
 class _State:
     summary: BatchSummary
@@ -377,9 +507,6 @@ async def run_batch(
     """
     if concurrency < 1:
         raise ConfigError("concurrency must be at least 1", concurrency=concurrency)
-    resume = skip if isinstance(skip, ResumeIndex) else None
-    skip_ids: set[str] = skip if isinstance(skip, set) else set()
-    streak = FailureStreak(stop_after)
     sink: ProgressSink = progress if progress is not None else NullProgress()
     if total is None and isinstance(documents, Sized):
         total = len(documents)
@@ -391,68 +518,26 @@ async def run_batch(
     sink.start(total)
     stopped = asyncio.Event()  # the failure streak reached its limit
 
-    def record(result: Result[Any]) -> None:
-        writer.write(result)
-        if result.ok:
-            summary.ok += 1
-        else:
-            summary.failed += 1
-            kind = result.error.kind if result.error is not None else "error"
-            summary.errors_by_kind[kind] = summary.errors_by_kind.get(kind, 0) + 1
-        if result.cached:
-            summary.cached += 1
-        else:
-            summary.usage.add(result.usage)
-        with contextlib.suppress(Exception):  # a broken progress bar must not lose documents
-            sink.advance(result)
-        reason = streak.add(result)
-        if reason is not None and not stopped.is_set():
-            summary.stopped_early = reason
-            state.stopping = True
-            stopped.set()
+    def end_early() -> None:
+        state.stopping = True
+        stopped.set()
 
-    def skipped(failed: bool) -> None:
-        summary.skipped += 1
-        if failed:
-            summary.skipped_failed += 1
-        with contextlib.suppress(Exception):
-            sink.skip(1)
+    tally = Tally(summary, writer, sink, stop_after=stop_after, on_stop=end_early)
+    record = tally.record
 
     async def produce() -> None:
         for doc in documents:
             if state.stopping:
                 return
-            summary.total += 1
-            status = "run"
-            if resume is not None:
-                doc, status = resume.resolve(doc)
-            elif doc.doc_id in skip_ids:
-                status = "done"
-            if doc.notes:  # reading it gave it another doc_id than its natural one
-                summary.renamed += 1
-            if status != "run":
-                skipped(status == "failed")
-            elif doc.error is not None:
-                record(Result.for_document(doc, doc.error))
-            else:
+            admitted = tally.admit(doc, skip)
+            if admitted is not None:
+                doc = admitted
                 await queue.put(doc)
             del doc
             await asyncio.sleep(0)  # let workers run even when nothing blocks
         state.exhausted = True
         for _ in range(concurrency):
             await queue.put(None)
-
-    async def call(doc: Document) -> Result[Any]:
-        try:
-            if limiter is None:
-                return await process(doc)
-            await limiter.wait_if_paused()
-            async with limiter.governor.slot():
-                return await process(doc)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            return _failure(doc, exc)
 
     async def work() -> None:
         me = asyncio.current_task()
@@ -464,21 +549,10 @@ async def run_batch(
             state.busy.add(me)
             try:
                 try:
-                    result = await call(doc)
+                    result = await process_one(doc, process, limiter)
                 except asyncio.CancelledError:
                     state.cancelled += 1
                     raise
-                if not isinstance(result, Result):
-                    result = _failure(
-                        doc, TypeError(f"process returned {type(result).__name__}, not Result")
-                    )
-                if result.doc_id != doc.doc_id:
-                    result.doc_id = doc.doc_id
-                    result.source = doc.source
-                if result.content_sha256 is None:  # a process that did not fill them in
-                    result.content_sha256 = doc.content_sha256
-                    result.meta = result.meta or dict(doc.meta)
-                    result.notes = [*doc.notes, *result.notes]
                 record(result)
             finally:
                 state.busy.discard(me)

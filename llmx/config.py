@@ -78,9 +78,6 @@ class Settings:
     replay: Path | None = None
     record: Path | None = None
     concurrency: int = 4
-    #: worker processes for a batch run, each with its own event loop over a share of the
-    #: documents (``llmx.workers``); 0 = one per CPU; 1 = everything in this process
-    workers: int = 1
     rpm: float | None = None
     tpm: float | None = None
     chunk_chars: int | None = None
@@ -120,8 +117,6 @@ class Settings:
                 raise ConfigError(f"{name} must be >= 1", value=getattr(self, name))
         if self.concurrency < 1:
             raise ConfigError("concurrency must be >= 1", value=self.concurrency)
-        if self.workers < 0:
-            raise ConfigError("workers must be >= 0 (0 = one per CPU)", value=self.workers)
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigError("timeout must be > 0", value=self.timeout)
 

@@ -1,12 +1,10 @@
 """Many documents through one :class:`~llmx.extractor.Extractor`: the batch API.
 
-Composes the pieces: lazy inputs (:mod:`llmx.io`), the extractor, the batch
-engine (:mod:`llmx.batch`), rate limits (:mod:`llmx.ratelimit`), crash-safe
-JSONL output with resume, and cost estimates (:mod:`llmx.pricing`).
-
-With ``Settings.workers`` above 1 the documents are shared out to worker processes
-(:mod:`llmx.workers`), each running this same in-process path over its share; with 1
-(the default) everything runs here, in the caller's event loop.
+Composes the pieces: lazy inputs (:mod:`llmx.io`), the extractor, an engine (one event
+loop here, :func:`run_here`, or a Ray cluster, :mod:`llmx.engines.ray`), rate limits
+(:mod:`llmx.ratelimit`), crash-safe JSONL output with resume, and cost estimates
+(:mod:`llmx.pricing`). Both engines share the resume scan, the writer, the accounting
+(:class:`llmx.batch.Tally`) and the summary file.
 """
 
 from __future__ import annotations
@@ -23,10 +21,17 @@ from pydantic import BaseModel
 
 from llmx.batch import BatchSummary, ProgressSink, run_batch
 from llmx.config import Settings, resolve_settings
-from llmx.endpoints import Endpoint
+from llmx.engines import (
+    Engine,
+    EngineOutcome,
+    batch_concurrency,
+    document_process,
+    make_limiter,
+    run_cost,
+)
+from llmx.errors import ConfigError
 from llmx.extractor import Extractor
 from llmx.io import (
-    FinalizeReport,
     OutputTotals,
     ResultWriter,
     ResumeIndex,
@@ -36,10 +41,13 @@ from llmx.io import (
     iter_documents,
     output_totals,
 )
-from llmx.pricing import PriceTable, estimate_cost, load_prices
+from llmx.pricing import PriceTable, load_prices
 from llmx.prompts import Prompt
-from llmx.ratelimit import RateLimiter
-from llmx.types import Document, Result
+from llmx.shards import scan_shards, shard_files
+from llmx.types import Document
+
+#: what :func:`run_here` returns (the in-process engine's outcome)
+HereOutcome = EngineOutcome
 
 
 @dataclass
@@ -50,38 +58,22 @@ class RunOutcome:
     out: Path
     errors: Path | None
     summary_path: Path
-    #: worker processes used (1: the run stayed in this process)
-    workers: int = 1
-    #: one line per worker process that died or failed before finishing its share; the
-    #: documents it had not finished are not in ``out``, so running again resumes them
-    worker_errors: list[str] = field(default_factory=list)
-    #: CPU seconds used by the worker processes (0.0 when the run stayed in this process)
-    worker_cpu_s: float = 0.0
-    #: seconds until every worker process was ready to take documents
-    worker_startup_s: float = 0.0
+    #: the engine that ran the batch: ``local`` or ``ray``
+    engine: str = "local"
+    #: what the engine reported besides the summary (Ray: actors, start-up seconds)
+    engine_info: dict[str, Any] = field(default_factory=dict)
 
     #: the whole output file, cumulatively over every run that wrote to it
     totals: OutputTotals = field(default_factory=OutputTotals)
 
     @property
     def complete(self) -> bool:
-        """No interruption, no early stop and no worker failure: every input document is
-        in ``out``."""
-        return (
-            not self.summary.interrupted
-            and not self.summary.stopped_early
-            and not self.worker_errors
-        )
+        """No interruption and no early stop: every input document is in ``out``."""
+        return not self.summary.interrupted and not self.summary.stopped_early
 
 
 #: what ``aextract_batch`` accepts as inputs
 Inputs = Sequence[str | os.PathLike[str]] | Iterable[Document] | Callable[[], Iterable[Document]]
-
-
-def _is_local(endpoint_url: str | None) -> bool:
-    return endpoint_url is None or any(
-        host in endpoint_url for host in ("127.0.0.1", "localhost", "[::1]")
-    )
 
 
 async def aextract_batch(
@@ -96,105 +88,89 @@ async def aextract_batch(
     progress: ProgressSink | None = None,
     stdin: BinaryIO | None = None,
     stop: asyncio.Event | None = None,
+    engine: Engine = "local",
+    ray_address: str | None = None,
+    actors: int | None = None,
+    shards: bool = False,
     **overrides: Any,
 ) -> RunOutcome:
     """Extract every input document into the JSONL file ``out``.
 
     ``inputs`` are paths, folders, globs, ``-`` or ``.jsonl`` files (see
-    :func:`llmx.io.iter_documents`), :class:`Document` objects, or a zero-argument
-    callable returning them (picklable, e.g. a module-level function or a
-    ``functools.partial`` of one, so that worker processes can call it too). Running the
+    :func:`llmx.io.iter_documents`; with the Ray engine also ``.parquet`` files),
+    :class:`Document` objects, or a zero-argument callable returning them. Running the
     same call again resumes: documents already in ``out`` are skipped (failed ones are
     retried with ``retry_failed``). Every document ends in ``out``; failed ones also in
     the error report beside it.
 
-    ``settings.workers`` > 1 (or 0: one per CPU) runs the batch in that many worker
-    processes (:mod:`llmx.workers`); the outcome is the same, aggregated.
+    ``engine="ray"`` extracts on a Ray cluster (:mod:`llmx.engines.ray`): the one at
+    ``ray_address`` (or ``RAY_ADDRESS``), else a local instance; ``actors`` extractors
+    (default: one per CPU of the cluster), each with ``settings.concurrency`` documents
+    in flight. The output, resume and accounting are those of the default ``local``
+    engine (this process, one event loop). With ``shards`` (Ray only) ``out`` is a folder
+    in which each actor writes its own part (:mod:`llmx.shards`).
     """
     if settings is None:
         settings = resolve_settings(overrides)
     elif overrides:
         settings = settings.replace(**overrides)
     out_path = Path(out)
-    check_output_path(out_path)
-    resume = ResumeIndex(retry_failed=retry_failed)
-    if not overwrite and out_path.exists():
-        resume = ResumeIndex(inspect_output(out_path), retry_failed=retry_failed)
-    prices: PriceTable | None = load_prices(settings.prices) if settings.prices else None
-    if settings.workers != 1:
-        from llmx.workers import plan_workers, run_workers
-
-        plan = plan_workers(inputs, settings)
-        if plan.workers > 1:
-            multi = await run_workers(
-                plan,
-                schema,
-                out=out_path,
-                prompt=prompt,
-                settings=settings,
-                skip=resume.done_ids(),
-                overwrite=overwrite,
-                progress=progress,
-                stop=stop,
-            )
-            if multi.endpoint_model is not None:
-                multi.summary.cost = estimate_cost(
-                    multi.endpoint_model,
-                    multi.summary.usage,
-                    prices=prices,
-                    local=_is_local(multi.endpoint_base_url),
-                )
-            totals = output_totals(out_path)
-            summary_path = _write_summary(
-                out_path,
-                multi.summary,
-                totals,
-                model=multi.endpoint_model,
-                endpoint=multi.endpoint_identity,
-                prompt=multi.prompt_label,
-                schema=multi.schema_name,
-                extra={
-                    "workers": plan.workers,
-                    "worker_errors": multi.worker_errors,
-                    "worker_startup_s": round(multi.startup_s, 3),
-                },
-            )
-            return RunOutcome(
-                multi.summary,
-                out_path,
-                multi.report.errors_path,
-                summary_path,
-                workers=plan.workers,
-                worker_errors=multi.worker_errors,
-                worker_cpu_s=multi.cpu_s,
-                worker_startup_s=multi.startup_s,
-                totals=totals,
-            )
-    documents: Iterable[Document]
-    total: int | None = None
-    if callable(inputs):
-        documents = inputs()
-    elif _all_paths(inputs):
-        paths = [os.fspath(i) for i in inputs]  # type: ignore[arg-type]
-        documents = iter_documents(paths, stdin=stdin)
-        if progress is not None:  # a bar with a total and an ETA: count first, cheaply
-            total = count_documents(paths)
+    skip: set[str] | ResumeIndex
+    if shards:
+        skip = _shard_skip(out_path, engine=engine, retry_failed=retry_failed, overwrite=overwrite)
     else:
-        documents = inputs  # type: ignore[assignment]
-    ran = await run_here(
-        documents,
-        schema,
-        prompt=prompt,
-        settings=settings,
-        writer=ResultWriter(out_path, overwrite=overwrite),
-        skip=resume,
-        progress=progress,
-        stop=stop,
-        prices=prices,
-        total=total,
-    )
+        check_output_path(out_path)
+        skip = ResumeIndex(retry_failed=retry_failed)
+        if not overwrite and out_path.exists():
+            skip = ResumeIndex(inspect_output(out_path), retry_failed=retry_failed)
+    prices: PriceTable | None = load_prices(settings.prices) if settings.prices else None
+    writer = None if shards else ResultWriter(out_path, overwrite=overwrite)
+    ran: EngineOutcome
+    if engine == "ray":
+        from llmx.engines.ray import RayOptions, run_ray
+
+        ran = await run_ray(
+            inputs,
+            schema,
+            prompt=prompt,
+            settings=settings,
+            writer=writer,
+            # the actors skip on doc_ids: one read of the output, shared by all of them
+            skip=skip.done_ids() if isinstance(skip, ResumeIndex) else skip,
+            options=RayOptions(
+                address=ray_address, actors=actors, shard_dir=out_path if shards else None
+            ),
+            progress=progress,
+            stop=stop,
+            prices=prices,
+        )
+    else:
+        documents: Iterable[Document]
+        total: int | None = None
+        if callable(inputs):
+            documents = inputs()
+        elif _all_paths(inputs):
+            paths = [os.fspath(i) for i in inputs]  # type: ignore[arg-type]
+            documents = iter_documents(paths, stdin=stdin)
+            if progress is not None:  # a bar with a total and an ETA: count first, cheaply
+                total = count_documents(paths)
+        else:
+            documents = inputs  # type: ignore[assignment]
+        assert writer is not None
+        ran = await run_here(
+            documents,
+            schema,
+            prompt=prompt,
+            settings=settings,
+            writer=writer,
+            skip=skip,
+            progress=progress,
+            stop=stop,
+            prices=prices,
+            total=total,
+        )
     endpoint = ran.endpoint
-    totals = ran.report.totals or output_totals(out_path)
+    totals = ran.report.totals or (OutputTotals() if shards else output_totals(out_path))
     summary_path = _write_summary(
         out_path,
         ran.summary,
@@ -203,19 +179,17 @@ async def aextract_batch(
         endpoint=endpoint.identity if endpoint else None,
         prompt=ran.prompt_label,
         schema=ran.schema_name,
+        extra={"engine": engine, **ran.extra} if engine != "local" else None,
     )
-    return RunOutcome(ran.summary, out_path, ran.report.errors_path, summary_path, totals=totals)
-
-
-@dataclass
-class HereOutcome:
-    """What :func:`run_here` did: the summary, the writer's finalisation, the endpoint."""
-
-    summary: BatchSummary
-    report: FinalizeReport
-    endpoint: Endpoint | None
-    prompt_label: str
-    schema_name: str
+    return RunOutcome(
+        ran.summary,
+        out_path,
+        ran.report.errors_path,
+        summary_path,
+        engine=engine,
+        engine_info=dict(ran.extra),
+        totals=totals,
+    )
 
 
 async def run_here(
@@ -235,46 +209,23 @@ async def run_here(
 ) -> HereOutcome:
     """The in-process batch: one extractor, one event loop, ``run_batch`` into ``writer``.
 
-    ``before_run`` is awaited once the endpoint is resolved, before the first document
-    (a worker process uses it to report that it is ready and wait for the go-ahead).
+    ``before_run`` is awaited once the endpoint is resolved, before the first document.
     ``finalize=False`` closes the writer without compacting the output or rebuilding the
     error report (the parent of worker processes does that once they have all exited).
     ``skip`` is the output's :class:`~llmx.io.ResumeIndex` (or doc_ids to skip);
     ``total`` the document count for the progress bar, when known.
     """
-    # the bundled model's server answers one request at a time: more in flight would
-    # only queue there, with their timeouts running
-    concurrency = 1 if settings.uses_local_model else settings.concurrency
-    limiter = RateLimiter(
-        settings.rpm,
-        settings.tpm,
-        max_concurrency=concurrency,
-        base_backoff=settings.backoff_initial,
-        max_backoff=settings.backoff_max,
-    )
+    concurrency = batch_concurrency(settings)
+    limiter = make_limiter(settings, concurrency)
     async with Extractor(schema, prompt=prompt, settings=settings) as extractor:
         extractor.limiter = limiter
         await extractor.start()
-
-        def cost(result: Result[Any]) -> float | None:
-            endpoint = extractor.endpoint
-            if endpoint is None:
-                return None
-            return estimate_cost(
-                endpoint.model, result.usage, prices=prices, local=_is_local(endpoint.base_url)
-            )
-
-        async def process(doc: Document) -> Result[Any]:
-            result = await extractor.aextract(doc)
-            result.cost_usd = 0.0 if result.cached else cost(result)
-            return result
-
         try:
             if before_run is not None:
                 await before_run(extractor)
             summary = await run_batch(
                 documents,
-                process,
+                document_process(extractor, prices),
                 writer=writer,
                 concurrency=concurrency,
                 limiter=limiter,
@@ -288,9 +239,7 @@ async def run_here(
             report = writer.close(compact=finalize, rebuild_errors=finalize)
         endpoint = extractor.endpoint
     if endpoint is not None:
-        summary.cost = estimate_cost(
-            endpoint.model, summary.usage, prices=prices, local=_is_local(endpoint.base_url)
-        )
+        summary.cost = run_cost(endpoint, summary.usage, prices)
     return HereOutcome(summary, report, endpoint, extractor.prompt.label, extractor.schema.__name__)
 
 
@@ -332,10 +281,50 @@ def extract_batch(
     schema: type[BaseModel] | str,
     *,
     out: str | os.PathLike[str],
-    **kwargs: Any,
+    prompt: str | Prompt | None = None,
+    settings: Settings | None = None,
+    retry_failed: bool = False,
+    overwrite: bool = False,
+    progress: ProgressSink | None = None,
+    stdin: BinaryIO | None = None,
+    engine: Engine = "local",
+    ray_address: str | None = None,
+    actors: int | None = None,
+    shards: bool = False,
+    **overrides: Any,
 ) -> RunOutcome:
-    """Synchronous :func:`aextract_batch`."""
-    return asyncio.run(aextract_batch(inputs, schema, out=out, **kwargs))
+    """Synchronous :func:`aextract_batch` (``overrides`` are :class:`Settings` fields)."""
+    return asyncio.run(
+        aextract_batch(
+            inputs,
+            schema,
+            out=out,
+            prompt=prompt,
+            settings=settings,
+            retry_failed=retry_failed,
+            overwrite=overwrite,
+            progress=progress,
+            stdin=stdin,
+            engine=engine,
+            ray_address=ray_address,
+            actors=actors,
+            shards=shards,
+            **overrides,
+        )
+    )
+
+
+def _shard_skip(out: Path, *, engine: str, retry_failed: bool, overwrite: bool) -> set[str]:
+    """What a run into the shard folder ``out`` skips (clearing its shards on overwrite)."""
+    if engine != "ray":
+        raise ConfigError("shards are written by Ray actors: use them with --engine ray")
+    if out.exists() and not out.is_dir():
+        raise ConfigError("with shards, --out names a folder, not a file", path=str(out))
+    if overwrite:
+        for shard in shard_files(out):
+            shard.unlink()
+        return set()
+    return scan_shards(out, retry_failed=retry_failed)
 
 
 def _all_paths(inputs: Any) -> bool:

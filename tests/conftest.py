@@ -17,6 +17,10 @@ import pytest
 
 from llmx.testing import FakeOpenAI
 
+# Ray instances started by the tests (and the drivers they start in child processes)
+# run on this machine only, while each test moves HOME, where Ray keeps its auth token
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:

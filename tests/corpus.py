@@ -1,6 +1,6 @@
 """Short 招商引资 news texts and the canned model answer they all support.
 
-Shared by the whole-run tests (faults, workers): every text contains the evidence
+Shared by the whole-run tests (faults, the Ray engine): every text contains the evidence
 sentence, amount span and places of :data:`RECORD`, so the fake server's fixed answer
 validates and grounds ``exact`` for every document, while each text is unique.
 """

@@ -44,6 +44,10 @@ def test_bench_quick_writes_results_and_markdown(tmp_path: Path, capsys: object)
     assert "openai SDK call" in results["breakdown"]
     assert all(isinstance(v, float | int) for v in results["breakdown"].values())
     assert "throughput_vs_ideal" in results["ratios"]
+    ray = results["throughput_by_engine"]["ray"]  # --engine ray, 2 actors, the same docs
+    assert ray["engine"] == "ray" and ray["actors"] == 2
+    assert ray["ok"] == ray["docs"] and ray["requests"] == ray["docs"]
+    assert ray["startup_s"] > 0 and results["ratios"]["throughput_ray_vs_one_process"] > 0
     markdown = results_path.with_name("RESULTS.md").read_text(encoding="utf-8")
     assert markdown.startswith("# llmx benchmark results")
     assert "| throughput" in markdown

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-import llmx.runner
+import llmx.engines
 from llmx.io import default_errors_path
 from llmx.ratelimit import RateLimiter
 from llmx.runner import RunOutcome, aextract_batch
@@ -125,7 +125,7 @@ def script_first(n: int, fault: Callable[[int], Reply]) -> Callable[[dict[str, A
 
 @pytest.fixture
 def limiters(monkeypatch: pytest.MonkeyPatch) -> list[RateLimiter]:
-    """The RateLimiter instances the runner creates (to look at the governor)."""
+    """The RateLimiter instances the batch runs create (to look at the governor)."""
     made: list[RateLimiter] = []
 
     class Recording(RateLimiter):
@@ -133,7 +133,7 @@ def limiters(monkeypatch: pytest.MonkeyPatch) -> list[RateLimiter]:
             super().__init__(*args, **kwargs)
             made.append(self)
 
-    monkeypatch.setattr(llmx.runner, "RateLimiter", Recording)
+    monkeypatch.setattr(llmx.engines, "RateLimiter", Recording)
     return made
 
 

@@ -11,9 +11,10 @@ both). Phases, all through the full llmx path (``aextract_batch``, schema
 ``investment``, a tmp cache dir and tmp output files) unless said otherwise:
 
 * throughput: fake server latency 200 ms, concurrency 32, 2,000 documents, against the
-  ideal concurrency / latency = 160 docs/s, once per worker-process count in
-  ``--workers`` (default ``1,2``: in-process, then two worker processes sharing the same
-  concurrency), so both figures and their ratio come from the same run;
+  ideal concurrency / latency = 160 docs/s, once per engine in ``--engines`` (default
+  ``local,ray``: one process, then ``--engine ray`` with ``--ray-actors`` actors (2)
+  sharing the same total concurrency, each run starting its own local Ray instance), so
+  both figures and their ratio come from the same run, with Ray's start-up cost;
 * CPU: the client process's ``time.process_time()`` per document, in the throughput run
   and in a run against a zero-latency server (CPU bound); the server's CPU is not counted;
 * breakdown: the same pieces timed one at a time in this process (decode+clean, prompt
@@ -37,7 +38,6 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
-import functools
 import io
 import json
 import os
@@ -83,8 +83,10 @@ class Sizes:
     baseline_latency_calls: int = 20
     memory_docs: tuple[int, ...] = (5000, 50000)
     memory_unique: int = 1000
-    workers: tuple[int, ...] = (1, 2)
-    #: throughput runs per worker count; the median run is reported
+    engines: tuple[str, ...] = ("local", "ray")
+    #: actors of the ``ray`` engine; the concurrency is split between them
+    ray_actors: int = 2
+    #: throughput runs per engine; the median run is reported
     repeat: int = 3
 
     @classmethod
@@ -187,30 +189,32 @@ def llmx_run(
     prefix: str = "doc",
     unique: int | None = None,
     profile: cProfile.Profile | None = None,
-    workers: int = 1,
+    engine: str = "local",
+    actors: int = 2,
 ) -> dict[str, Any]:
     """One ``aextract_batch`` run; wall time and client CPU time around it.
 
-    With ``workers`` > 1 the documents come from a picklable factory (each worker process
-    generates the same lazy corpus and keeps its share) and the client CPU is this
-    process's plus what the worker processes report.
+    With ``engine="ray"`` the run starts a local Ray instance (its start-up is in the
+    elapsed time) and ``actors`` actors share ``concurrency``; the client CPU is then the
+    driver's only (the actors run in Ray's worker processes).
     """
     from llmx.runner import aextract_batch
 
     out = work / out_name
-    inputs: Any = (
-        documents(n, unique=unique, prefix=prefix)
-        if workers == 1
-        else functools.partial(documents, n, unique=unique, prefix=prefix)
-    )
+    inputs: Any = documents(n, unique=unique, prefix=prefix)
+    per_extractor = concurrency
+    if engine == "ray":
+        inputs = list(inputs)  # pickled into the dataset's read task
+        per_extractor = max(1, concurrency // actors)
 
     async def go() -> Any:
         return await aextract_batch(
             inputs,
             SCHEMA,
             out=out,
-            workers=workers,
-            **_settings_overrides(server.url, concurrency, cache_dir),
+            engine="ray" if engine == "ray" else "local",
+            actors=actors if engine == "ray" else None,
+            **_settings_overrides(server.url, per_extractor, cache_dir),
         )
 
     server_cpu0 = server.cpu_seconds()
@@ -221,7 +225,6 @@ def llmx_run(
     if profile is not None:
         profile.disable()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    cpu += outcome.worker_cpu_s
     server_cpu1 = server.cpu_seconds()
     server_ms = (
         round((server_cpu1 - server_cpu0) / n * 1000, 3)
@@ -233,8 +236,8 @@ def llmx_run(
         "server_cpu_ms_per_doc": server_ms,
         "docs": n,
         "concurrency": concurrency,
-        "workers": outcome.workers,
-        "worker_startup_s": round(outcome.worker_startup_s, 3),
+        "engine": outcome.engine,
+        **_ray_figures(outcome.engine_info, n, wall),
         "elapsed_s": round(wall, 3),
         "docs_per_s": round(n / wall, 1),
         "cpu_s": round(cpu, 3),
@@ -244,6 +247,22 @@ def llmx_run(
         "cached": summary.cached,
         "requests": summary.requests,
         "rate_limited": summary.rate_limited,
+    }
+
+
+def _ray_figures(info: dict[str, Any], n: int, wall: float) -> dict[str, Any]:
+    """Ray's start-up (instance, then actors until the first result) and the rate after."""
+    if not info:
+        return {}
+    init_s = float(info.get("ray_init_s") or 0.0)
+    first_s = float(info.get("first_result_s") or 0.0)
+    startup = init_s + first_s
+    return {
+        "actors": info.get("actors"),
+        "ray_init_s": round(init_s, 3),
+        "first_result_s": round(first_s, 3),
+        "startup_s": round(startup, 3),
+        "docs_per_s_after_startup": round(n / (wall - startup), 1) if wall > startup else None,
     }
 
 
@@ -551,15 +570,18 @@ def compute_ratios(results: dict[str, Any]) -> dict[str, Any]:
     base0, base_lat = results["baseline"]["no_latency"], results["baseline"]["latency"]
     bd = results["breakdown"]
     endpoint = bd.get("endpoint client (SDK + instructor + validation)", 0.0)
-    by_workers = {
-        f"throughput_{k}_workers_{what}": _ratio(run["docs_per_s"], base)
-        for k, run in results.get("throughput_by_workers", {}).items()
-        if k != "1"
-        for what, base in (("vs_ideal", run["ideal_docs_per_s"]), ("vs_1_worker", tp["docs_per_s"]))
-    }
+    by_engine: dict[str, float | None] = {}
+    ray = results.get("throughput_by_engine", {}).get("ray")
+    if ray is not None:
+        after = ray.get("docs_per_s_after_startup") or 0.0
+        by_engine = {
+            "throughput_ray_vs_ideal": _ratio(ray["docs_per_s"], ray["ideal_docs_per_s"]),
+            "throughput_ray_vs_one_process": _ratio(ray["docs_per_s"], tp["docs_per_s"]),
+            "throughput_ray_after_startup_vs_one_process": _ratio(after, tp["docs_per_s"]),
+        }
     return {
         "throughput_vs_ideal": _ratio(tp["docs_per_s"], tp["ideal_docs_per_s"]),
-        **by_workers,
+        **by_engine,
         "throughput_vs_instructor_loop": _ratio(tp["docs_per_s"], base_lat["docs_per_s"]),
         "cpu_per_doc_vs_instructor_call": _ratio(cpu["cpu_ms_per_doc"], base0["cpu_ms_per_call"]),
         "cpu_bound_docs_per_s_vs_instructor_loop": _ratio(cpu["docs_per_s"], base0["docs_per_s"]),
@@ -613,19 +635,26 @@ def table(results: dict[str, Any]) -> str:
             f"{tp['cpu_ms_per_doc']:.2f} ms ({tp['server_cpu_ms_per_doc']} ms)",
         ),
     ]
-    for k, run in results.get("throughput_by_workers", {}).items():
-        if k == "1":
-            continue
+    ray = results.get("throughput_by_engine", {}).get("ray")
+    if ray is not None:
         rows += [
             (
-                f"throughput with {k} worker processes (same docs, latency, concurrency)",
-                f"{run['docs_per_s']:.1f} docs/s = {run['pct_of_ideal']:.1f}% of ideal "
-                f"{run['ideal_docs_per_s']:.0f}{_spread(run)}; workers ready after "
-                f"{run['worker_startup_s']} s",
+                f"throughput with --engine ray, {ray['actors']} actors (same docs, latency, "
+                "total concurrency)",
+                f"{ray['docs_per_s']:.1f} docs/s = {ray['pct_of_ideal']:.1f}% of ideal "
+                f"{ray['ideal_docs_per_s']:.0f}{_spread(ray)}, start-up included",
             ),
             (
-                f"  client CPU per doc, parent + {k} workers (server process)",
-                f"{run['cpu_ms_per_doc']:.2f} ms ({run['server_cpu_ms_per_doc']} ms)",
+                "  Ray start-up: local instance + actors until the first result",
+                f"{ray['startup_s']} s ({ray['ray_init_s']} s + {ray['first_result_s']} s)",
+            ),
+            (
+                "  after the start-up",
+                f"{ray['docs_per_s_after_startup']} docs/s",
+            ),
+            (
+                "  driver CPU per doc (server process)",
+                f"{ray['cpu_ms_per_doc']:.2f} ms ({ray['server_cpu_ms_per_doc']} ms)",
             ),
         ]
     rows += [
@@ -727,22 +756,14 @@ def run(sizes: Sizes, *, quick: bool, profile_path: Path | None) -> dict[str, An
                 cache_dir=work / "warmup-cache",
                 prefix="w",
             )
-            counts = sorted({1, *sizes.workers})
-            for k in counts[1:]:  # the same for the worker processes' forkserver (imports)
-                llmx_run(
-                    server,
-                    sizes.warmup_docs,
-                    concurrency=sizes.concurrency,
-                    work=work,
-                    out_name=f"warmup-{k}.jsonl",
-                    cache_dir=work / f"warmup-cache-{k}",
-                    prefix=f"w{k}-",
-                    workers=k,
-                )
+            engines = ["local", *(e for e in sizes.engines if e != "local")]
+            if "ray" in engines:  # the driver's import of Ray is not start-up of a run
+                import ray.data  # noqa: F401
             ideal = sizes.concurrency / sizes.latency
-            runs: dict[int, list[dict[str, Any]]] = {k: [] for k in counts}
-            for r in range(sizes.repeat):  # rounds over the worker counts: noise hits all
-                for k in counts:  # each run into its own cache dir: every answer is a miss
+            runs: dict[str, list[dict[str, Any]]] = {k: [] for k in engines}
+            for r in range(sizes.repeat):  # rounds over the engines: noise hits all
+                for k in engines:  # each run into its own cache dir: every answer is a miss
+                    first = r == 0 and k == "local"
                     runs[k].append(
                         llmx_run(
                             server,
@@ -750,13 +771,14 @@ def run(sizes: Sizes, *, quick: bool, profile_path: Path | None) -> dict[str, An
                             concurrency=sizes.concurrency,
                             work=work,
                             out_name=f"throughput-{k}-{r}.jsonl",
-                            cache_dir=work / (f"cache-{k}-{r}" if r or k != 1 else "cache"),
-                            prefix=f"t{k}-{r}-" if r or k != 1 else "doc",
-                            workers=k,
+                            cache_dir=work / ("cache" if first else f"cache-{k}-{r}"),
+                            prefix="doc" if first else f"t{k}-{r}-",
+                            engine=k,
+                            actors=sizes.ray_actors,
                         )
                     )
-            by_workers: dict[str, dict[str, Any]] = {}
-            for k in counts:
+            by_engine: dict[str, dict[str, Any]] = {}
+            for k in engines:
                 ranked = sorted(runs[k], key=lambda run: run["docs_per_s"])
                 tp = ranked[len(ranked) // 2]  # the median run, all its figures
                 tp |= {
@@ -765,9 +787,9 @@ def run(sizes: Sizes, *, quick: bool, profile_path: Path | None) -> dict[str, An
                     "pct_of_ideal": round(100 * tp["docs_per_s"] / ideal, 1),
                     "runs_docs_per_s": [run["docs_per_s"] for run in runs[k]],
                 }
-                by_workers[str(k)] = tp
-            results["throughput"] = by_workers["1"]
-            results["throughput_by_workers"] = by_workers
+                by_engine[k] = tp
+            results["throughput"] = by_engine["local"]
+            results["throughput_by_engine"] = by_engine
             results["cache"] = llmx_run(
                 server,
                 sizes.docs,
@@ -836,12 +858,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-docs", help="comma-separated sizes of the memory runs")
     parser.add_argument("--memory-unique", type=int, help="distinct texts in memory runs")
     parser.add_argument(
-        "--workers",
-        help="comma-separated worker-process counts for the throughput run (default 1,2; "
-        "1 is always measured)",
+        "--engines",
+        help="comma-separated engines for the throughput run (default local,ray; local is "
+        "always measured)",
     )
+    parser.add_argument("--ray-actors", type=int, help="actors of the ray engine (default 2)")
     parser.add_argument(
-        "--repeat", type=int, help="throughput runs per worker count (default 3; median shown)"
+        "--repeat", type=int, help="throughput runs per engine (default 3; median shown)"
     )
     parser.add_argument(
         "--results",
@@ -877,8 +900,10 @@ def main(argv: list[str] | None = None) -> int:
         changes["memory_docs"] = tuple(int(x) for x in args.memory_docs.split(","))
     if args.memory_unique:
         changes["memory_unique"] = args.memory_unique
-    if args.workers:
-        changes["workers"] = tuple(int(x) for x in args.workers.split(","))
+    if args.engines:
+        changes["engines"] = tuple(x.strip() for x in args.engines.split(",") if x.strip())
+    if args.ray_actors:
+        changes["ray_actors"] = max(1, args.ray_actors)
     if changes:
         sizes = Sizes(**(sizes.__dict__ | changes))
     results = run(sizes, quick=args.quick, profile_path=args.profile)

@@ -9,6 +9,7 @@ from llmx.cli.eval_cmd import eval_command
 from llmx.cli.export_cmd import export_command
 from llmx.cli.review_cmd import review_command
 from llmx.cli.run_cmd import run_command
+from llmx.cli.shards_cmd import app as shards_app
 
 app = typer.Typer(
     name="llmx",
@@ -22,6 +23,7 @@ app.command("eval")(eval_command)
 app.command("review")(review_command)
 app.command("export")(export_command)
 app.add_typer(cache_app, name="cache", help="Inspect or clear the response cache.")
+app.add_typer(shards_app, name="shards", help="Merge a folder of output shards into one file.")
 
 
 def _mount_local() -> None:

@@ -57,15 +57,40 @@ def run_command(
     strategy: StrategyOpt = None,
     group_size: GroupSizeOpt = None,
     passes: PassesOpt = None,
-    workers: Annotated[
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="local: this process, one event loop (default, the fast path on one "
+            "machine); ray: a Ray cluster's actors (pip install 'llmx[ray]').",
+        ),
+    ] = "local",
+    ray_address: Annotated[
         str | None,
         typer.Option(
-            "--workers",
-            help="Worker processes, each with its own event loop over a share of the "
-            "documents and of --concurrency: a number, or 'auto' (one per CPU). Default 1.",
+            "--ray-address",
+            help="Ray cluster to join (default: RAY_ADDRESS, else a local instance).",
             show_default=False,
         ),
     ] = None,
+    actors: Annotated[
+        int | None,
+        typer.Option(
+            "--actors",
+            min=1,
+            help="With --engine ray: extractor actors, each with --concurrency documents "
+            "in flight (default: one per CPU of the cluster).",
+            show_default=False,
+        ),
+    ] = None,
+    shards: Annotated[
+        bool,
+        typer.Option(
+            "--shards",
+            help="With --engine ray: OUT is a folder in which each actor writes its own "
+            "part (for shared storage on a cluster); 'llmx shards merge' makes one file.",
+        ),
+    ] = False,
     no_cache: NoCacheOpt = False,
     refresh: RefreshOpt = False,
     retry_failed: Annotated[
@@ -105,10 +130,10 @@ def run_command(
     """Extract records from documents into OUT (JSONL); rerunning resumes.
 
     Exit code 0 when every document in OUT succeeded, 1 when some failed, in this run
-    or an earlier one (see the error report beside OUT; --retry-failed redoes them), or a
-    worker process died (run again to resume), 2 on a usage or setup error, 3 when the
-    run stopped early because the endpoint failed every request the same way (the
-    documents not yet processed are left for a resume), 130 when interrupted.
+    or an earlier one (see the error report beside OUT; --retry-failed redoes them), 2 on
+    a usage or setup error, 3 when the run stopped early because the endpoint failed
+    every request the same way (the documents not yet processed are left for a resume),
+    130 when interrupted.
     """
     from llmx.batch import make_progress
     from llmx.runner import aextract_batch
@@ -118,7 +143,8 @@ def run_command(
             from llmx.tables import resolve_format
 
             resolve_format(export, export_format)
-        worker_count = _parse_workers(workers)
+        if engine not in ("local", "ray"):
+            raise ConfigError("--engine must be local or ray", value=engine)
         settings = build_settings(
             config,
             model=model,
@@ -129,7 +155,6 @@ def run_command(
             strategy=strategy,
             group_size=group_size,
             passes=passes,
-            workers=worker_count,
             no_cache=no_cache,
             refresh=refresh,
             ungrounded=ungrounded,
@@ -151,6 +176,10 @@ def run_command(
                 overwrite=overwrite,
                 progress=make_progress(progress),
                 stdin=sys.stdin.buffer,
+                engine=engine,  # type: ignore[arg-type]  # checked above
+                ray_address=ray_address,
+                actors=actors,
+                shards=shards,
             )
         )
     except LlmxError as exc:
@@ -158,18 +187,10 @@ def run_command(
     _print_summary(outcome, out)
     if export is not None and not outcome.summary.interrupted:
         _export(out, export, export_format, schema)
-    for problem in outcome.worker_errors:
-        err_console.print(f"[red]{plain(problem)}[/]")
     if outcome.summary.interrupted:
         raise typer.Exit(130)
     if outcome.summary.stopped_early:
         raise typer.Exit(3)
-    if outcome.worker_errors:
-        err_console.print(
-            "[yellow]some documents were not processed; run the same command again to "
-            "resume them[/]"
-        )
-        raise typer.Exit(1)
     if outcome.summary.failed or outcome.summary.skipped_failed or outcome.totals.failed:
         raise typer.Exit(1)
 
@@ -182,22 +203,6 @@ def _export(out: Path, to: Path, format: str | None, schema: str) -> None:
         print_report(export_tables(out, to, format=format, schema=schema))
     except LlmxError as exc:
         raise fail(exc) from None
-
-
-def _parse_workers(value: str | None) -> int | None:
-    """``--workers``: None (not given), ``auto`` (0: one per CPU) or a count >= 1."""
-    if value is None:
-        return None
-    text = value.strip().lower()
-    if text == "auto":
-        return 0
-    try:
-        count = int(text)
-    except ValueError:
-        count = -1
-    if count < 0:
-        raise ConfigError("--workers must be a number or 'auto'", value=value)
-    return count
 
 
 def _print_summary(outcome: RunOutcome, out: Path) -> None:
