@@ -379,7 +379,7 @@ def test_out_naming_a_folder_or_a_path_under_a_file_is_a_clean_error(
 
 def test_no_message_is_read_as_markup(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     fake_openai.default = structured(RECORD)
-    bad = run(fake_openai, "x.txt", "--workers", "pip install 'llmx[local]'")
+    bad = run(fake_openai, "x.txt", "--engine", "pip install 'llmx[local]'")
     assert bad.returncode == 2
     assert "value: pip install 'llmx[local]'" in bad.stderr
     doc = tmp_path / "[bold]story.txt"

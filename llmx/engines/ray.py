@@ -484,6 +484,8 @@ def _connect(address: str | None) -> tuple[bool, float]:
         ray.init(
             include_dashboard=False,
             object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+            # a local instance stays on this machine's loopback, whatever its interfaces
+            _node_ip_address="127.0.0.1",
             **quiet,
         )
     return True, time.monotonic() - started
