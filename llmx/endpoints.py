@@ -506,6 +506,7 @@ class EndpointClient:
         notes: list[str] | None = None,
         retry_cut_off: bool = True,
         temperature: float | None = None,
+        max_tokens: int | None = None,
     ) -> tuple[M, str]:
         """Ask for one record of ``schema``; returns it and the raw JSON it came from.
 
@@ -513,7 +514,8 @@ class EndpointClient:
         sees what failed attempts cost too; why an answer was re-asked goes to
         ``notes``. An answer cut off at ``max_tokens`` is asked once more, warmer,
         unless ``retry_cut_off`` is false (the caller has a better plan, such as asking
-        for a shorter text). ``temperature`` overrides the settings' for this call.
+        for a shorter text). ``temperature`` and ``max_tokens`` override the settings'
+        for this call.
         Raises :class:`TransientEndpointError`,
         :class:`ClientEndpointError` or :class:`ExtractionError`
         (:class:`TruncatedAnswerError` for a cut-off answer).
@@ -563,6 +565,8 @@ class EndpointClient:
                     params = self.request_params()
                     if temperature is not None:
                         params["temperature"] = temperature
+                    if max_tokens is not None:
+                        params["max_tokens"] = max_tokens
                     if truncated:
                         params["temperature"] = max(params["temperature"], TRUNCATION_TEMPERATURE)
                         params["frequency_penalty"] = TRUNCATION_FREQUENCY_PENALTY

@@ -52,6 +52,9 @@ _CACHE_FORMAT = 1
 MIN_SPLIT_CHARS = 200
 #: sampling temperature of the passes after the first (``passes`` > 1)
 PASS_TEMPERATURE = 0.7
+#: output tokens allowed per candidate in a group's answer (an answer is a few short
+#: names; a small model that starts repeating itself inside a string stops here)
+TOKENS_PER_CANDIDATE = 80
 
 
 class Extractor(Generic[M]):
@@ -331,27 +334,39 @@ class Extractor(Generic[M]):
             return True
         passes = self.settings.passes
         asked = [c for c in candidates if self.reader.question(c) is not None]
-        # a candidate code needs no answer about is built from its spans alone
+        # a candidate code needs no answer about is built from its spans alone; one the
+        # model could not answer (cut off) is left out
         answers: dict[int, tuple[BaseModel | None, list[BaseModel | None]]] = {
             id(c): (None, [None] * (passes - 1)) for c in candidates
         }
+        for c in asked:
+            del answers[id(c)]
         for group in groups(asked, self.settings.group_size):
             answered = await self._answer_group(group, context, doc_id, usage, notes)
             others = [
-                await self._answer_group(group, context, doc_id, usage, notes, pass_index=k)
+                {
+                    id(c): reply
+                    for c, reply, _ in await self._answer_group(
+                        group, context, doc_id, usage, notes, pass_index=k
+                    )
+                }
                 for k in range(1, passes)
             ]
-            for i, (candidate, reply, cached) in enumerate(answered):
+            for candidate, reply, cached in answered:
                 cached_all = cached_all and cached
-                answers[id(candidate)] = (reply, [later[i][1] for later in others])
+                answers[id(candidate)] = (reply, [later.get(id(candidate)) for later in others])
         for candidate in candidates:  # in reading order, asked or not
+            if id(candidate) not in answers:
+                continue
             answer, later_answers = answers[id(candidate)]
             for list_name, item in self.reader.build(candidate, answer, context):
                 record = self._validate_item(list_name, item, context)
                 if record is None:
                     continue
                 records.append(record)
-                if passes > 1:
+                if passes > 1 and self.reader.question(candidate) is None:
+                    self._confidence[id(record)] = 1.0  # code's alone: every pass agrees
+                elif passes > 1:
                     agreed = 1 + sum(
                         any(
                             _same_item(item, other)
@@ -359,6 +374,7 @@ class Extractor(Generic[M]):
                             if name == list_name
                         )
                         for later in later_answers
+                        if later is not None
                     )
                     self._confidence[id(record)] = agreed / passes
         return cached_all
@@ -399,10 +415,15 @@ class Extractor(Generic[M]):
                 model=model,
                 retry_cut_off=len(group) == 1,
                 pass_index=pass_index,
+                max_tokens=self._group_tokens(len(group)),
             )
         except TruncatedAnswerError:
-            if len(group) == 1:
-                raise
+            if len(group) == 1:  # one candidate the model cannot answer: left out, said so
+                notes.append(
+                    f"no answer about candidate {group[0].text[:40]!r}: "
+                    "cut off at max_tokens; left out"
+                )
+                return []
             notes.append("answer cut off at max_tokens: asked again one candidate at a time")
             out: list[tuple[Candidate, BaseModel, bool]] = []
             for candidate in group:
@@ -411,6 +432,13 @@ class Extractor(Generic[M]):
                 )
             return out
         return [(c, a, cached) for c, a in zip(group, answers_of(answers, len(group)), strict=True)]
+
+    def _group_tokens(self, size: int) -> int:
+        """Output tokens for the answer about ``size`` candidates (never above the
+        settings' ``max_tokens``)."""
+        budget = 32 + TOKENS_PER_CANDIDATE * size
+        limit = self.settings.max_tokens
+        return budget if limit is None else min(budget, limit)
 
     def _validate_item(
         self, list_name: str, item: dict[str, Any], context: DocumentContext
@@ -507,6 +535,7 @@ class Extractor(Generic[M]):
         retry_cut_off: bool = True,
         model: type[BaseModel] | None = None,
         pass_index: int = 0,
+        max_tokens: int | None = None,
     ) -> tuple[Any, bool]:
         """One answer of ``model`` (default: the schema), from the cache or the endpoint,
         and whether it came from the cache."""
@@ -528,6 +557,7 @@ class Extractor(Generic[M]):
                 "prompt": [self.prompt.name, self.prompt.version, self.prompt.fingerprint],
                 "params": params,
                 **({"pass": pass_index, "temperature": PASS_TEMPERATURE} if pass_index else {}),
+                **({"max_tokens": max_tokens} if max_tokens is not None else {}),
             }
         )
         validation_context = {"llmx": context}
@@ -557,6 +587,7 @@ class Extractor(Generic[M]):
                 notes=context.notes,
                 retry_cut_off=retry_cut_off,
                 temperature=PASS_TEMPERATURE if pass_index else None,
+                max_tokens=max_tokens,
             )
         except TruncatedAnswerError:
             if not retry_cut_off:  # the caller asks for parts of the text instead

@@ -339,3 +339,27 @@ def test_questions_targets_and_phases() -> None:
     assert stages == ["in_production", "under_construction"]
     # no publication date: the story's own year dates the event
     assert {c.facts.get("date") for c in found if c.facts.get("mention")} == {"2023年4月28日"}
+
+
+def test_a_candidate_whose_answer_is_cut_off_is_left_out_with_a_note(
+    fake_openai: FakeOpenAI,
+) -> None:
+    """A small model that loops inside one answer loses that candidate, not the document;
+    each request's output is bounded by the group's size."""
+
+    def looping(request: dict[str, Any]) -> Any:
+        if "南木纳米" in request["messages"][-1]["content"] and "【10亿元】" in json.dumps(
+            request, ensure_ascii=False
+        ):
+            looped = {"c1": {"kind": "project", "investor": "南木" * 40}}
+            return structured(looped, finish_reason="length")
+        return reader_model(request)
+
+    fake_openai.default = looping
+    result = llmx.extract(ARTICLE, "investment", **_settings(fake_openai, group_size=1))
+    assert result.error is None and result.record is not None
+    names = {p.name for p in result.record.projects}
+    assert "卫蓝新能源固态电池项目" in names and "南木纳米" not in names
+    assert any("cut off at max_tokens; left out" in n for n in result.notes)
+    budgets = {r.json["max_tokens"] for r in fake_openai.chat_requests}
+    assert budgets == {32 + 80}  # one candidate per request
