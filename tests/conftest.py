@@ -2,6 +2,9 @@
 
 * ``fake_openai`` -- a started :class:`llmx.testing.FakeOpenAI` per test (LLM calls go over
   real HTTP to it; tests never mock the SDK).
+* markers -- ``slow`` on tests that start child processes (CLI runs, Ctrl-C, servers) or
+  run a benchmark; every ``browser``, ``local_model`` and ``ray`` test is ``slow`` too (see
+  :func:`pytest_collection_modifyitems`), so ``pytest -m "not slow"`` is the quick run.
 * ``_clean_env`` (autouse) -- every test runs without the user's ``OPENAI_*`` / ``LLMX_*``
   variables, with cache, data, config and home directories inside its own tmp dir, and
   with the whole-document strategy unless it asks for another.
@@ -16,6 +19,22 @@ from pathlib import Path
 import pytest
 
 from llmx.testing import FakeOpenAI
+
+#: markers whose tests are always slow: a real browser, the real local model, a Ray cluster
+ALWAYS_SLOW = ("browser", "local_model", "ray")
+
+
+#: test modules that run worker processes throughout (llmx.workers, which is being
+#: removed: this entry goes with it)
+SLOW_MODULES = ("test_workers.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SLOW_MODULES or any(
+            item.get_closest_marker(name) for name in ALWAYS_SLOW
+        ):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
