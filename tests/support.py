@@ -8,6 +8,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from llmx.config import Settings
+from llmx.endpoints import Endpoint, EndpointClient
 from llmx.testing import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,6 +27,14 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_bytes().split(b"\n") if line]
+
+
+def client_for(server: FakeOpenAI, mode: str = "tools", **changes: Any) -> EndpointClient:
+    """An endpoint client for ``server`` in ``mode``: quick back-off, short timeout."""
+    values: dict[str, Any] = {"backoff_initial": 0.01, "backoff_max": 0.05, "timeout": 5}
+    values.update(changes)
+    settings = Settings(base_url=server.base_url, model="fake-model", mode=mode, **values)
+    return EndpointClient(Endpoint.from_settings(settings), settings)
 
 
 def endpoint_settings(server: FakeOpenAI, **changes: Any) -> dict[str, Any]:

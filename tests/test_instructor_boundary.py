@@ -20,10 +20,10 @@ from pydantic import BaseModel, ValidationInfo, field_validator
 import llmx
 from llmx import _instructor
 from llmx.config import Settings
-from llmx.endpoints import Endpoint, EndpointClient
 from llmx.errors import ExtractionError, TransientEndpointError
 from llmx.testing import FakeOpenAI, error, structured, text, tool_args
 from llmx.types import Usage
+from tests.support import client_for
 
 MESSAGES = [{"role": "user", "content": "Ada Lovelace, born 1815."}]
 ADA = {"name": "Ada", "born": 1815}
@@ -41,13 +41,6 @@ class Person(BaseModel):
         if isinstance(info.context, dict) and "seen" in info.context:
             info.context["seen"].append(v)
         return v
-
-
-def client_for(server: FakeOpenAI, mode: str = "tools", **changes: Any) -> EndpointClient:
-    values: dict[str, Any] = {"backoff_initial": 0.001, "backoff_max": 0.002, "timeout": 5}
-    values.update(changes)
-    settings = Settings(base_url=server.base_url, model="fake-model", mode=mode, **values)
-    return EndpointClient(Endpoint.from_settings(settings), settings)
 
 
 @contextmanager
