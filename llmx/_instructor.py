@@ -87,8 +87,10 @@ def fast_response_model(schema: type[M]) -> type[M]:
     of any size that dominates the CPU cost of a request. The subclass validates exactly
     like ``schema`` (same fields, validators, name and docstring) and is built once per
     schema. During a :meth:`StructuredClient.create` it also records the JSON text it
-    validated successfully.
+    validated successfully. A class built here is returned as it is.
     """
+    if schema in _CHECKED:
+        return schema
     json_schema = schema.model_json_schema()
 
     def model_json_schema(cls: type[BaseModel], *args: Any, **kwargs: Any) -> dict[str, Any]:

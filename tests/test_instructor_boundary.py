@@ -174,6 +174,12 @@ def test_a_cache_hit_gives_the_record_that_was_validated(fake_openai: FakeOpenAI
     assert fake_openai.calls == 1
 
 
+def test_a_fast_response_model_is_its_own_fast_model() -> None:
+    fast = _instructor.fast_response_model(Person)
+    assert issubclass(fast, Person) and fast.__name__ == "Person"
+    assert _instructor.fast_response_model(fast) is fast
+
+
 def test_only_fast_response_models_are_accepted() -> None:
     import asyncio
 
