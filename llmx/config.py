@@ -69,6 +69,10 @@ class Settings:
     timeout: float | None = None
     max_retries: int = 5
     max_reasks: int = 2
+    #: requests one call for one answer may send in all: transient-failure retries,
+    #: re-asks after invalid answers and the retry of a cut-off answer draw on this one
+    #: budget; None means ``1 + max_retries + max_reasks``
+    max_requests_per_call: int | None = None
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     cache: bool = True
@@ -117,12 +121,23 @@ class Settings:
                 raise ConfigError(f"{name} must be >= 1", value=getattr(self, name))
         if self.concurrency < 1:
             raise ConfigError("concurrency must be >= 1", value=self.concurrency)
+        if self.max_requests_per_call is not None and self.max_requests_per_call < 1:
+            raise ConfigError(
+                "max_requests_per_call must be >= 1", value=self.max_requests_per_call
+            )
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigError("timeout must be > 0", value=self.timeout)
 
     @property
     def request_timeout(self) -> float:
         return self.timeout if self.timeout is not None else DEFAULT_TIMEOUT_S
+
+    @property
+    def request_budget(self) -> int:
+        """Requests one call may send in all (:attr:`max_requests_per_call`)."""
+        if self.max_requests_per_call is not None:
+            return self.max_requests_per_call
+        return 1 + self.max_retries + self.max_reasks
 
     @property
     def resolved_cache_dir(self) -> Path:

@@ -15,15 +15,17 @@ decides how instructor asks for JSON:
 
 Transient failures (429 honouring ``Retry-After``, 5xx, timeouts, dropped
 connections) are retried with jittered exponential back-off; other 4xx are not.
-Answers that fail validation are re-asked with the error by instructor, bounded
-by ``max_reasks``. Every request's tokens are counted, failed ones included.
+Answers that fail validation are re-asked with the error by instructor (through
+:mod:`llmx._instructor`, the one module that touches it), bounded by ``max_reasks``.
+Retries and re-asks draw on one budget: a call sends at most ``max_requests_per_call``
+requests (default ``1 + max_retries + max_reasks``), whatever mix of failures it meets.
+Every request's tokens are counted, failed ones included.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
-import logging
 import random
 import re
 import time
@@ -35,15 +37,16 @@ from functools import cache
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-import instructor
 import openai
-from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
-from instructor.v2.core import patch as _instructor_patch
-from instructor.v2.core.function_calls import ResponseSchema
-from instructor.v2.validation import async_validators as _async_validators
 from pydantic import BaseModel, ValidationError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
+from llmx._instructor import (
+    IncompleteOutputException,
+    InstructorRetryException,
+    StructuredClient,
+)
+from llmx._instructor import fast_response_model as fast_response_model  # for callers
 from llmx.config import Settings
 from llmx.errors import (
     ClientEndpointError,
@@ -62,10 +65,6 @@ M = TypeVar("M", bound=BaseModel)
 TRUNCATION_TEMPERATURE = 0.7
 TRUNCATION_FREQUENCY_PENALTY = 0.5
 
-# instructor logs every failed attempt at ERROR; llmx reports failures itself, so its
-# records only reach users who configure logging
-logging.getLogger("instructor").addHandler(logging.NullHandler())
-
 
 class OutputMode(StrEnum):
     TOOLS = "tools"
@@ -75,12 +74,14 @@ class OutputMode(StrEnum):
     MD_JSON = "md_json"
 
 
+#: the instructor mode each output mode is asked in (``json_object_schema`` overrides the
+#: ``response_format`` of ``json_schema``, see :meth:`EndpointClient.extract`)
 _INSTRUCTOR_MODES = {
-    OutputMode.TOOLS: instructor.Mode.TOOLS,
-    OutputMode.JSON_SCHEMA: instructor.Mode.JSON_SCHEMA,
-    OutputMode.JSON_OBJECT_SCHEMA: instructor.Mode.JSON_SCHEMA,
-    OutputMode.JSON: instructor.Mode.JSON,
-    OutputMode.MD_JSON: instructor.Mode.MD_JSON,
+    OutputMode.TOOLS: "tools",
+    OutputMode.JSON_SCHEMA: "json_schema",
+    OutputMode.JSON_OBJECT_SCHEMA: "json_schema",
+    OutputMode.JSON: "json",
+    OutputMode.MD_JSON: "md_json",
 }
 
 
@@ -230,69 +231,8 @@ class Endpoint:
         )
 
 
-@cache
-def fast_response_model(schema: type[M]) -> type[M]:
-    """A subclass of ``schema`` whose JSON schema is computed once.
-
-    instructor regenerates the response model's JSON schema on every call; for a
-    schema of any size that dominates the CPU cost of a request. The subclass
-    validates exactly like ``schema`` (same fields, validators, name and
-    docstring) and is built once per schema.
-    """
-    json_schema = schema.model_json_schema()
-
-    def model_json_schema(cls: type[BaseModel], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        if args or kwargs:
-            return BaseModel.model_json_schema.__func__(cls, *args, **kwargs)  # type: ignore[attr-defined,no-any-return]
-        return json_schema
-
-    namespace: dict[str, Any] = {
-        "__doc__": schema.__doc__,
-        "__module__": schema.__module__,
-        "__qualname__": schema.__qualname__,
-        "model_json_schema": classmethod(model_json_schema),
-    }
-    # Subclassing instructor's ResponseSchema too makes instructor use this class as is,
-    # instead of building a wrapper class with ``create_model`` on every call.
-    fast: type[M] = type(schema.__name__, (schema, ResponseSchema), namespace)
-    # instructor walks the whole type tree for async validators twice per call; the
-    # answer cannot change for a class built once, so check it here and remember it.
-    _reject_async_validators(fast)
-    _CHECKED.add(fast)
-    return fast
-
-
-_CHECKED: set[type[BaseModel]] = set()
-_reject_async_validators: Callable[[Any], None] = _async_validators.reject_async_validators
-
-
-def _reject_async_validators_once(response_model: Any) -> None:
-    if isinstance(response_model, type) and response_model in _CHECKED:
-        return
-    _reject_async_validators(response_model)
-
-
-# instructor calls this twice per request (``patch.new_create_async`` binds it at import,
-# ``response_model.prepare_response_model`` imports it per call): skip models checked once.
-_async_validators.reject_async_validators = _reject_async_validators_once
-_instructor_patch.reject_async_validators = _reject_async_validators_once  # type: ignore[attr-defined]
-
-
-class ValidationContext(dict[str, Any]):
-    """The ``context=`` handed to instructor: a validation context only.
-
-    instructor renders every message as a Jinja2 template whenever ``context`` is truthy,
-    so a document containing ``{{ 7*7 }}`` reached the model as ``49`` and one containing
-    ``{% endif %}`` failed. Being falsy, this mapping is skipped by instructor's templating
-    but still passed on to ``model_validate(context=...)``.
-    """
-
-    def __bool__(self) -> bool:
-        return False
-
-
 def _raw_content(completion: Any, mode: OutputMode) -> str:
-    """The JSON text the model produced, as instructor parsed it."""
+    """The text of the model's answer, for an error report (JSON where it can be found)."""
     message = completion.choices[0].message
     if mode is OutputMode.TOOLS:
         return str(message.tool_calls[0].function.arguments)
@@ -393,9 +333,17 @@ def _http_client(kind: str, *, loopback: bool) -> Any:
     return factory(trust_env=not loopback)
 
 
-#: the :class:`Usage` of the :meth:`EndpointClient.extract` call in progress in this task:
-#: :meth:`EndpointClient._send` adds every request and its tokens to it
-_CALL_USAGE: ContextVar[Usage | None] = ContextVar("llmx_call_usage", default=None)
+@dataclass
+class _Call:
+    """The :meth:`EndpointClient.extract` call in progress in this task:
+    :meth:`EndpointClient._send` counts every request into it and adds its tokens to
+    ``usage``."""
+
+    usage: Usage
+    requests: int = 0
+
+
+_CALL: ContextVar[_Call | None] = ContextVar("llmx_endpoint_call", default=None)
 
 #: ``create`` arguments the SDK acts on itself; the rest travel as ``extra_body``
 #: (see :meth:`EndpointClient._send`)
@@ -434,12 +382,8 @@ class EndpointClient:
             timeout=settings.request_timeout,
             http_client=_http_client(settings.http_client, loopback=_is_loopback(endpoint)),
         )
-        mode = _INSTRUCTOR_MODES[endpoint.mode]
-        self._client = instructor.AsyncInstructor(
-            client=self._openai,
-            create=instructor.patch(create=self._send, mode=mode),
-            mode=mode,
-            provider=instructor.Provider.OPENAI,
+        self._structured = StructuredClient(
+            self._openai, self._send, _INSTRUCTOR_MODES[endpoint.mode]
         )
 
     async def _send(self, **kwargs: Any) -> Any:
@@ -454,9 +398,11 @@ class EndpointClient:
         """
         body = {key: kwargs.pop(key) for key in list(kwargs) if key not in _SDK_ARGS}
         body.update(kwargs.pop("extra_body", None) or {})
-        usage = _CALL_USAGE.get()
-        if usage is not None:
-            usage.requests += 1  # counted before sending: failed requests count too
+        call = _CALL.get()
+        usage = call.usage if call is not None else None
+        if call is not None:
+            call.requests += 1
+            call.usage.requests += 1  # counted before sending: failed requests count too
         try:
             completion = await self._openai.chat.completions.create(
                 messages=[], extra_body=body or None, **kwargs
@@ -522,13 +468,11 @@ class EndpointClient:
         """
         usage = usage if usage is not None else Usage()
         response_model = fast_response_model(schema)
-        hooks = instructor.hooks.Hooks()
 
-        def on_parse_error(error: Exception, **_: Any) -> None:
+        def on_reask(error: Exception) -> None:
             if notes is not None:
                 notes.append(f"re-asked after an invalid answer: {_describe(error)}")
 
-        hooks.on("parse:error", on_parse_error)
         body: dict[str, Any] = dict(self.endpoint.profile.extra_body)
         if self.endpoint.mode is OutputMode.JSON_OBJECT_SCHEMA:
             # instructor's JSON_SCHEMA mode sends type=json_schema; override it here
@@ -538,6 +482,8 @@ class EndpointClient:
             }
         extra: dict[str, Any] = {"extra_body": body} if body else {}
         truncated = 0
+        call = _Call(usage)
+        budget = self.settings.request_budget
 
         def worth_retrying(exc: BaseException) -> bool:
             # a cut-off answer is usually a repetition loop: ask once more, warmer
@@ -546,9 +492,12 @@ class EndpointClient:
                 retry_cut_off and isinstance(cause, IncompleteOutputException) and truncated == 1
             )
 
+        def stop(state: RetryCallState) -> bool:
+            return state.attempt_number > self.settings.max_retries or call.requests >= budget
+
         retrying = AsyncRetrying(
             retry=retry_if_exception(worth_retrying),
-            stop=stop_after_attempt(self.settings.max_retries + 1),
+            stop=stop,
             wait=self._wait,
             reraise=True,
         )
@@ -556,7 +505,7 @@ class EndpointClient:
         if self.limiter is not None:
             text = "".join(m["content"] for m in messages)
             estimate = estimate_tokens(text, self.settings.max_tokens or 0)
-        accounting = _CALL_USAGE.set(usage)  # _send counts each request into it
+        accounting = _CALL.set(call)  # _send counts each request into it
         try:
             async for attempt in retrying:
                 with attempt:
@@ -571,15 +520,15 @@ class EndpointClient:
                         params["temperature"] = max(params["temperature"], TRUNCATION_TEMPERATURE)
                         params["frequency_penalty"] = TRUNCATION_FREQUENCY_PENALTY
                     try:
-                        record, completion = await self._client.create_with_completion(
+                        answer = await self._structured.create(
                             model=self.endpoint.model,
-                            messages=messages,  # type: ignore[arg-type]
+                            messages=messages,
                             response_model=response_model,
-                            max_retries=self.settings.max_reasks,
-                            context=ValidationContext(context or {}),
-                            hooks=hooks,
-                            **params,
-                            **extra,
+                            # re-asks draw on the same budget as retries
+                            max_reasks=min(self.settings.max_reasks, budget - call.requests - 1),
+                            context=context,
+                            on_reask=on_reask,
+                            params={**params, **extra},
                         )
                     except IncompleteOutputException:
                         truncated += 1
@@ -588,7 +537,7 @@ class EndpointClient:
                                 "answer cut off at max_tokens (a repetition loop?)"
                                 + (
                                     "; asked again at a higher temperature"
-                                    if truncated == 1 and retry_cut_off
+                                    if truncated == 1 and retry_cut_off and call.requests < budget
                                     else ""
                                 )
                             )
@@ -608,8 +557,8 @@ class EndpointClient:
         except Exception as exc:
             raise self._map_error(_unwrap(exc), usage) from exc
         finally:
-            _CALL_USAGE.reset(accounting)
-        return record, _raw_content(completion, self.endpoint.mode)
+            _CALL.reset(accounting)
+        return answer.record, answer.text
 
     def _map_error(self, exc: BaseException, usage: Usage) -> Exception:
         where = {"endpoint": self.endpoint.identity, "model": self.endpoint.model}
@@ -662,10 +611,11 @@ class EndpointClient:
             completion = getattr(exc, "last_completion", None)
             if completion is None and failed:
                 completion = failed[-1].completion
+            attempts = getattr(exc, "n_attempts", None)
+            asked = f"{attempts - 1} re-asks" if isinstance(attempts, int) else "re-asking"
             error = ExtractionError(
-                "the model's answer did not validate against the schema after "
-                f"{self.settings.max_reasks} re-asks: {reason}",
-                attempts=getattr(exc, "n_attempts", None),
+                f"the model's answer did not validate against the schema after {asked}: {reason}",
+                attempts=attempts,
                 last_answer=_last_answer(completion, self.endpoint.mode),
                 **where,
             )

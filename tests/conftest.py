@@ -2,6 +2,9 @@
 
 * ``fake_openai`` -- a started :class:`llmx.testing.FakeOpenAI` per test (LLM calls go over
   real HTTP to it; tests never mock the SDK).
+* markers -- ``slow`` on tests that start child processes (CLI runs, Ctrl-C, servers) or
+  run a benchmark; every ``browser``, ``local_model`` and ``ray`` test is ``slow`` too (see
+  :func:`pytest_collection_modifyitems`), so ``pytest -m "not slow"`` is the quick run.
 * ``_clean_env`` (autouse) -- every test runs without the user's ``OPENAI_*`` / ``LLMX_*``
   variables, with cache, data, config and home directories inside its own tmp dir, and
   with the whole-document strategy unless it asks for another.
@@ -20,6 +23,16 @@ from llmx.testing import FakeOpenAI
 # Ray instances started by the tests (and the drivers they start in child processes)
 # run on this machine only, while each test moves HOME, where Ray keeps its auth token
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+#: markers whose tests are always slow: a real browser, the real local model, a Ray cluster
+ALWAYS_SLOW = ("browser", "local_model", "ray")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(name) for name in ALWAYS_SLOW):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,40 @@
-"""Helpers shared by the whole-run tests: settings for the fake server, child processes."""
+"""Helpers shared by the tests: where the seed documents are, reading JSONL output,
+settings for the fake server, child processes."""
 
 from __future__ import annotations
 
+import json
 import signal
+from pathlib import Path
 from typing import Any
 
+from llmx.config import Settings
+from llmx.endpoints import Endpoint, EndpointClient
 from llmx.testing import FakeOpenAI
+
+REPO = Path(__file__).resolve().parents[1]
+#: the investment fixtures: seed articles (``NNN_<hash>.txt``), their gold answers and
+#: hand-made cases (``case_*.txt``)
+SEED_DIR = REPO / "evals" / "investment"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The objects of a JSONL file, one a line; none for a file that does not exist.
+
+    Lines are split on ``\\n`` only: ``str.splitlines()`` would also split on U+2028
+    inside a JSON string.
+    """
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_bytes().split(b"\n") if line]
+
+
+def client_for(server: FakeOpenAI, mode: str = "tools", **changes: Any) -> EndpointClient:
+    """An endpoint client for ``server`` in ``mode``: quick back-off, short timeout."""
+    values: dict[str, Any] = {"backoff_initial": 0.01, "backoff_max": 0.05, "timeout": 5}
+    values.update(changes)
+    settings = Settings(base_url=server.base_url, model="fake-model", mode=mode, **values)
+    return EndpointClient(Endpoint.from_settings(settings), settings)
 
 
 def endpoint_settings(server: FakeOpenAI, **changes: Any) -> dict[str, Any]:

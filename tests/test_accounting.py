@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import BaseModel, ValidationInfo, field_validator
 
 import llmx as llmx_api_module
@@ -21,6 +22,7 @@ from llmx.runner import aextract_batch
 from llmx.testing import FakeOpenAI, error, structured, tool_args, truncated
 from llmx.types import Document
 from tests.corpus import RECORD, news
+from tests.support import SEED_DIR, read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,13 +60,10 @@ def llmx_api() -> Any:
     return llmx_api_module
 
 
-def lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
-
-
 # ------------------------------------------------------------------ 1: resume by content
 
 
+@pytest.mark.slow
 def test_a_second_story_through_stdin_is_extracted_not_skipped(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -75,7 +74,7 @@ def test_a_second_story_through_stdin_is_extracted_not_skipped(
     second = run(fake_openai, "-", "--out", str(out), stdin=news(1))
     assert second.returncode == 0, second.stderr
     assert "0 already done" in second.stderr
-    rows = {row["doc_id"]: row for row in lines(out)}
+    rows = {row["doc_id"]: row for row in read_jsonl(out)}
     assert set(rows) == {"stdin", "stdin~2"}
     assert fake_openai.calls == 2
     assert rows["stdin"]["content_sha256"] != rows["stdin~2"]["content_sha256"]
@@ -83,9 +82,10 @@ def test_a_second_story_through_stdin_is_extracted_not_skipped(
     # the same story again is done: skipped, nothing asked
     third = run(fake_openai, "-", "--out", str(out), stdin=news(1))
     assert third.returncode == 0 and "1 already done" in third.stderr
-    assert fake_openai.calls == 2 and len(lines(out)) == 2
+    assert fake_openai.calls == 2 and len(read_jsonl(out)) == 2
 
 
+@pytest.mark.slow
 def test_index_pages_of_two_folders_in_two_runs(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     fake_openai.default = structured(RECORD)
     for name, i in (("a", 0), ("b", 1)):
@@ -97,7 +97,7 @@ def test_index_pages_of_two_folders_in_two_runs(fake_openai: FakeOpenAI, tmp_pat
     assert run(fake_openai, str(tmp_path / "x/a/index.html"), "--out", str(out)).returncode == 0
     second = run(fake_openai, str(tmp_path / "x/b/index.html"), "--out", str(out))
     assert second.returncode == 0, second.stderr
-    rows = {row["doc_id"]: row["source"] for row in lines(out)}
+    rows = {row["doc_id"]: row["source"] for row in read_jsonl(out)}
     assert rows == {
         "index": str(tmp_path / "x/a/index.html"),
         "index~2": str(tmp_path / "x/b/index.html"),
@@ -107,6 +107,7 @@ def test_index_pages_of_two_folders_in_two_runs(fake_openai: FakeOpenAI, tmp_pat
 # ------------------------------------------------------------------ 2: same stems, one run
 
 
+@pytest.mark.slow
 def test_same_stem_files_in_one_run_are_all_extracted(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -128,7 +129,7 @@ def test_same_stem_files_in_one_run_are_all_extracted(
         str(out),
     )
     assert done.returncode == 0, done.stderr
-    rows = {row["doc_id"]: row for row in lines(out)}
+    rows = {row["doc_id"]: row for row in read_jsonl(out)}
     assert set(rows) == {"story", "story.txt", "index", "b/index"}
     assert all(row["error"] is None for row in rows.values())
     assert fake_openai.calls == 4
@@ -139,6 +140,7 @@ def test_same_stem_files_in_one_run_are_all_extracted(
 # ------------------------------------------------------------------ 3, 4: reruns tell the truth
 
 
+@pytest.mark.slow
 def test_rerun_after_failures_exits_1_and_suggests_retry_failed(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -281,14 +283,14 @@ async def test_a_validation_failure_names_the_errors_and_keeps_the_last_answer(
         [Document("d", "d.txt", news(0))], "investment", out=out, **api_settings(fake_openai)
     )
     assert outcome.summary.failed == 1
-    (entry,) = lines(default_errors_path(out))
+    (entry,) = read_jsonl(default_errors_path(out))
     error_ = entry["error"]
     assert error_["kind"] == "validation"
     assert "<failed_attempts>" not in error_["message"]
     assert "after 2 re-asks: projects.0." in error_["message"]
     assert "projects.0.evidence: Field required" in error_["message"]
     assert error_["last_answer"] == '{"projects": [{"investor": "某公司"}], "stats": []}'
-    (row,) = lines(out)
+    (row,) = read_jsonl(out)
     assert any(note.startswith("re-asked after an invalid answer") for note in row["notes"])
 
 
@@ -311,6 +313,7 @@ def test_a_refused_connection_is_a_connection_error_not_a_timeout() -> None:
     assert result.error.message.startswith("cannot connect to the endpoint: connection refused")
 
 
+@pytest.mark.slow
 def test_an_endpoint_that_rejects_everything_stops_the_run_early(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -325,13 +328,13 @@ def test_an_endpoint_that_rejects_everything_stops_the_run_early(
     assert fake_openai.calls == 3  # not 12 documents' worth of requests
     assert "stopped early: 3 documents in a row failed the same way" in stopped.stderr
     assert "HTTP 401" in stopped.stderr and "--retry-failed" in stopped.stderr
-    assert len(lines(out)) == 3  # the unstarted documents stay resumable
+    assert len(read_jsonl(out)) == 3  # the unstarted documents stay resumable
     summary = json.loads((tmp_path / "o.summary.json").read_text(encoding="utf-8"))
     assert summary["run"]["stopped_early"].startswith("3 documents in a row")
     fake_openai.default = structured(RECORD)
     resumed = run(fake_openai, str(folder), "--out", str(out), "--retry-failed")
     assert resumed.returncode == 0, resumed.stderr
-    rows = lines(out)
+    rows = read_jsonl(out)
     assert len(rows) == 12 and all(row["error"] is None for row in rows)
 
 
@@ -357,6 +360,7 @@ async def test_a_response_body_cut_mid_way_is_retried_as_a_transport_fault(
 # ------------------------------------------------------------------ 11, 12: clean messages
 
 
+@pytest.mark.slow
 def test_out_naming_a_folder_or_a_path_under_a_file_is_a_clean_error(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -377,6 +381,7 @@ def test_out_naming_a_folder_or_a_path_under_a_file_is_a_clean_error(
     assert fake_openai.calls == 0
 
 
+@pytest.mark.slow
 def test_no_message_is_read_as_markup(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     fake_openai.default = structured(RECORD)
     bad = run(fake_openai, "x.txt", "--engine", "pip install 'llmx[local]'")
@@ -393,6 +398,7 @@ def test_no_message_is_read_as_markup(fake_openai: FakeOpenAI, tmp_path: Path) -
 # ------------------------------------------------------------------ 14: inputs told apart
 
 
+@pytest.mark.slow
 def test_utf16_without_a_bom_is_decoded_and_an_empty_folder_says_so(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -404,7 +410,7 @@ def test_utf16_without_a_bom_is_decoded_and_an_empty_folder_says_so(
     out = tmp_path / "o.jsonl"
     done = run(fake_openai, str(folder), "--out", str(out))
     assert done.returncode == 0, done.stderr
-    assert {row["doc_id"]: row["error"] for row in lines(out)} == {"le": None, "be": None}
+    assert {row["doc_id"]: row["error"] for row in read_jsonl(out)} == {"le": None, "be": None}
     assert fake_openai.calls == 2
 
     scans = tmp_path / "scans"
@@ -413,7 +419,7 @@ def test_utf16_without_a_bom_is_decoded_and_an_empty_folder_says_so(
     (scans / "b.docx").write_bytes(b"PK\x03\x04")
     empty = run(fake_openai, str(scans), "--out", str(tmp_path / "e.jsonl"))
     assert empty.returncode == 1
-    (entry,) = lines(tmp_path / "e.errors.jsonl")
+    (entry,) = read_jsonl(tmp_path / "e.errors.jsonl")
     assert entry["error"]["kind"] == "input"
     assert entry["error"]["message"].startswith("folder has no supported files")
     assert entry["error"]["other_files"] == "a.pdf, b.docx"
@@ -423,6 +429,7 @@ def test_utf16_without_a_bom_is_decoded_and_an_empty_folder_says_so(
 # ------------------------------------------------------------------ 17: input metadata kept
 
 
+@pytest.mark.slow
 def test_jsonl_fields_travel_to_the_output_line_under_meta(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
@@ -443,7 +450,7 @@ def test_jsonl_fields_travel_to_the_output_line_under_meta(
     out = tmp_path / "o.jsonl"
     done = run(fake_openai, str(source), "--out", str(out))
     assert done.returncode == 0, done.stderr
-    by_id = {row["doc_id"]: row for row in lines(out)}
+    by_id = {row["doc_id"]: row for row in read_jsonl(out)}
     assert by_id["a"]["meta"] == {
         "url": "https://example.com/a",
         "title": "甲",
@@ -541,7 +548,7 @@ def test_values_are_checked_inside_their_evidence_and_injections_are_not_grounde
     fake_openai.default = structured(answer)
     out = tmp_path / "o.jsonl"
     outcome = await_run(fake_openai, [Document("doc", "doc.txt", text)], out, "flag")
-    (row,) = lines(outcome)
+    (row,) = read_jsonl(outcome)
     grounding = row["grounding"]
     assert [g["status"] for g in grounding] == ["exact", "exact", "exact"]
     assert [g["grounded"] for g in grounding] == [True, False, False]
@@ -555,7 +562,7 @@ def test_values_are_checked_inside_their_evidence_and_injections_are_not_grounde
     dropped = await_run(
         fake_openai, [Document("doc", "doc.txt", text)], tmp_path / "d.jsonl", "drop"
     )
-    (row,) = lines(dropped)
+    (row,) = read_jsonl(dropped)
     assert [p["name"] for p in row["record"]["projects"]] == ["甲公司新材料项目"]
 
 
@@ -571,6 +578,7 @@ def await_run(server: FakeOpenAI, docs: list[Document], out: Path, policy: str) 
 # ------------------------------------------------------------------ 13: replay needs no model
 
 
+@pytest.mark.slow
 def test_eval_replay_on_the_local_model_needs_no_model_server(
     tmp_path: Path, env_dirs: dict[str, Path]
 ) -> None:
@@ -579,7 +587,7 @@ def test_eval_replay_on_the_local_model_needs_no_model_server(
     recording, so no model is loaded and no server started."""
     fixtures = tmp_path / "fixtures"
     fixtures.mkdir()
-    for path in sorted((ROOT / "evals" / "investment").glob("000_*"))[:2]:  # text + gold
+    for path in sorted(SEED_DIR.glob("000_*"))[:2]:  # text + gold
         (fixtures / path.name).write_bytes(path.read_bytes())
     model = tmp_path / "tiny.gguf"
     model.write_bytes(b"GGUF" + bytes(60))

@@ -23,7 +23,7 @@ from llmx.io import ResultWriter, default_errors_path, iter_documents, scan_outp
 from llmx.pricing import estimate_cost
 from llmx.ratelimit import RateLimiter
 from llmx.types import Document, Result, Usage
-from tests.support import default_sigint
+from tests.support import default_sigint, read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,14 +54,8 @@ async def echo(doc: Document) -> Result[Rec]:
     return ok_result(doc)
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_bytes().split(b"\n") if line]
-
-
 def ids(path: Path) -> list[str]:
-    return [row["doc_id"] for row in read_rows(path)]
+    return [row["doc_id"] for row in read_jsonl(path)]
 
 
 async def test_every_document_ends_in_output_or_error_report(tmp_path: Path) -> None:
@@ -89,10 +83,10 @@ async def test_every_document_ends_in_output_or_error_report(tmp_path: Path) -> 
     out = tmp_path / "out.jsonl"
     with ResultWriter(out) as writer:
         summary = await run_batch(documents, process, writer=writer, concurrency=3)
-    rows = {row["doc_id"]: row for row in read_rows(out)}
+    rows = {row["doc_id"]: row for row in read_jsonl(out)}
     expected = {"a", "big", "boom", "llmx", "ok2", "j1", "more.jsonl:2", "a~2", "missing"}
     assert set(rows) == expected
-    assert len(read_rows(out)) == len(expected)
+    assert len(read_jsonl(out)) == len(expected)
     assert rows["boom"]["error"]["kind"] == "error"
     assert "RuntimeError" in rows["boom"]["error"]["message"]
     assert rows["llmx"]["error"]["kind"] == "endpoint"
@@ -102,7 +96,7 @@ async def test_every_document_ends_in_output_or_error_report(tmp_path: Path) -> 
     # a different text under a taken id is extracted too, under a new id, and said so
     assert rows["a~2"]["error"] is None and "a~2" in calls
     assert any("'a~2'" in note for note in rows["a~2"]["notes"])
-    errors = {e["doc_id"] for e in read_rows(default_errors_path(out))}
+    errors = {e["doc_id"] for e in read_jsonl(default_errors_path(out))}
     assert errors == {"big", "boom", "llmx", "more.jsonl:2", "missing"}
     assert (summary.total, summary.ok, summary.failed) == (9, 4, 5)
     assert summary.errors_by_kind == {"input": 3, "error": 1, "endpoint": 1}
@@ -139,7 +133,7 @@ async def test_retry_failed_rewrites_failed_docs_once(tmp_path: Path) -> None:
 
     with ResultWriter(out) as writer:
         await run_batch(all_docs, flaky, writer=writer)
-    assert {e["doc_id"] for e in read_rows(default_errors_path(out))} == {"d00001", "d00004"}
+    assert {e["doc_id"] for e in read_jsonl(default_errors_path(out))} == {"d00001", "d00004"}
     # default resume: nothing to do
     with ResultWriter(out) as writer:
         summary = await run_batch(all_docs, echo, writer=writer, skip=scan_output(out))
@@ -153,7 +147,7 @@ async def test_retry_failed_rewrites_failed_docs_once(tmp_path: Path) -> None:
     assert summary.ok == 2 and summary.skipped == 4
     assert report.compacted_lines == 2 and report.failed_documents == 0
     assert Counter(ids(out)) == Counter(d.doc_id for d in all_docs)
-    assert all(row["error"] is None for row in read_rows(out))
+    assert all(row["error"] is None for row in read_jsonl(out))
     assert not default_errors_path(out).exists()
 
 
@@ -322,7 +316,7 @@ async def test_wrong_doc_id_and_non_result_are_handled(tmp_path: Path) -> None:
     out = tmp_path / "o.jsonl"
     with ResultWriter(out) as writer:
         summary = await run_batch(docs(2), process, writer=writer)
-    rows = read_rows(out)
+    rows = read_jsonl(out)
     assert [r["doc_id"] for r in rows] == ["d00000", "d00001"]
     assert rows[0]["error"] is None
     assert "not Result" in rows[1]["error"]["message"]
@@ -449,6 +443,7 @@ def run_driver(out: Path, n: int, delay: float) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_yields_each_document_exactly_once(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     n = 400
@@ -501,6 +496,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_under_asyncio_run_returns_an_interrupted_summary(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     env = {**os.environ, "PYTHONPATH": str(REPO)}

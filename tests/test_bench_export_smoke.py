@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from evals.bench.export import main
 
 
+@pytest.mark.slow
 def test_export_bench_quick_writes_results(tmp_path: Path) -> None:
     results_path = tmp_path / "export.json"
     assert main(["--docs", "40,80", "--results", str(results_path)]) == 0

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from evals.bench.run import main, results_file
 
 
+@pytest.mark.slow
 def test_bench_quick_writes_results_and_markdown(tmp_path: Path, capsys: object) -> None:
     results_path = tmp_path / "results.json"
     code = main(

@@ -50,6 +50,7 @@ for i in range(int(sys.argv[2]), int(sys.argv[3])):
 """
 
 
+@pytest.mark.slow
 def test_shared_between_concurrent_processes(tmp_path: Path) -> None:
     procs = [
         subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path), str(lo), str(lo + 100)])

@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 
 from llmx.testing import FakeOpenAI, error, structured
+from tests.support import SEED_DIR, read_jsonl
+
+#: every test here runs the CLI in a child process
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-SEEDS = ROOT / "evals" / "investment"
 
 RECORD = {
     "projects": [
@@ -45,17 +48,13 @@ def llmx(*args: str, env: dict[str, str] | None = None, stdin: str | None = None
     )
 
 
-def lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
 def test_run_twice_second_run_served_from_cache(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     fake_openai.default = structured(RECORD)
-    seeds = sorted(str(p) for p in SEEDS.glob("0*.txt"))
+    seeds = sorted(str(p) for p in SEED_DIR.glob("0*.txt"))
     common = ["--base-url", fake_openai.base_url, "--model", "fake-model", "--no-progress"]
     first = llmx("run", *seeds, "--out", str(tmp_path / "a.jsonl"), *common)
     assert first.returncode == 0, first.stderr
-    out = lines(tmp_path / "a.jsonl")
+    out = read_jsonl(tmp_path / "a.jsonl")
     assert [o["doc_id"] for o in sorted(out, key=lambda o: o["doc_id"])] == [
         Path(s).stem for s in seeds
     ]
@@ -67,12 +66,14 @@ def test_run_twice_second_run_served_from_cache(fake_openai: FakeOpenAI, tmp_pat
     second = llmx("run", *seeds, "--out", str(tmp_path / "b.jsonl"), *common)
     assert second.returncode == 0, second.stderr
     assert fake_openai.calls == 5
-    assert all(o["cached"] and o["usage"]["requests"] == 0 for o in lines(tmp_path / "b.jsonl"))
+    assert all(
+        o["cached"] and o["usage"]["requests"] == 0 for o in read_jsonl(tmp_path / "b.jsonl")
+    )
 
     # the same output file again: resumed, nothing to do
     third = llmx("run", *seeds, "--out", str(tmp_path / "a.jsonl"), *common)
     assert third.returncode == 0 and "5 already done" in third.stderr
-    assert len(lines(tmp_path / "a.jsonl")) == 5
+    assert len(read_jsonl(tmp_path / "a.jsonl")) == 5
 
     # --no-cache goes to the endpoint again
     fourth = llmx("run", seeds[0], "--out", str(tmp_path / "c.jsonl"), "--no-cache", *common)
@@ -87,7 +88,7 @@ def test_failures_do_not_stop_others_and_set_exit_code(
         return error(400) if "淮安" in text else structured(RECORD)
 
     fake_openai.default = respond
-    seeds = sorted(str(p) for p in SEEDS.glob("0*.txt"))
+    seeds = sorted(str(p) for p in SEED_DIR.glob("0*.txt"))
     out = tmp_path / "out.jsonl"
     result = llmx(
         "run",
@@ -101,12 +102,12 @@ def test_failures_do_not_stop_others_and_set_exit_code(
         "--no-progress",
     )
     assert result.returncode == 1
-    rows = {o["doc_id"]: o for o in lines(out)}
+    rows = {o["doc_id"]: o for o in read_jsonl(out)}
     assert len(rows) == 5
     failed = [d for d, o in rows.items() if o["error"]]
     assert failed == ["004_18911edffe920a6e"]
     assert rows[failed[0]]["error"]["kind"] == "endpoint_client"
-    errors = lines(tmp_path / "out.errors.jsonl")
+    errors = read_jsonl(tmp_path / "out.errors.jsonl")
     assert [e["doc_id"] for e in errors] == failed
     assert "error report" in result.stderr
 
@@ -124,7 +125,7 @@ def test_stdin_and_jsonl_inputs(fake_openai: FakeOpenAI, tmp_path: Path) -> None
     args = ["--base-url", fake_openai.base_url, "--model", "m", "--no-progress", "--out", str(out)]
     result = llmx("run", str(jsonl), "-", *args, stdin="来自标准输入的文章。")
     assert result.returncode == 1  # the broken line is reported, the rest succeed
-    rows = {o["doc_id"]: o for o in lines(out)}
+    rows = {o["doc_id"]: o for o in read_jsonl(out)}
     assert rows["a"]["error"] is None and rows["stdin"]["error"] is None
     broken = [o for o in rows.values() if o["error"]]
     assert len(broken) == 1 and broken[0]["error"]["kind"] == "input"
@@ -140,7 +141,7 @@ def test_api_key_never_written(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     out = tmp_path / "o.jsonl"
     result = llmx(
         "run",
-        str(SEEDS / "000_07cdde901ed6cb39.txt"),
+        str(SEED_DIR / "000_07cdde901ed6cb39.txt"),
         "--out",
         str(out),
         "--base-url",
@@ -181,7 +182,7 @@ def test_cache_stats_and_clear(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     fake_openai.default = structured(RECORD)
     run = llmx(
         "run",
-        str(SEEDS / "000_07cdde901ed6cb39.txt"),
+        str(SEED_DIR / "000_07cdde901ed6cb39.txt"),
         "--out",
         str(tmp_path / "o.jsonl"),
         "--base-url",
@@ -202,7 +203,7 @@ def test_cache_stats_and_clear(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
 def test_eval_scores_a_predictions_file(tmp_path: Path, predictions: bool) -> None:
     # a prediction file made from the gold itself scores perfectly
     rows = []
-    for gold in sorted(SEEDS.glob("0*.gold.json")):
+    for gold in sorted(SEED_DIR.glob("0*.gold.json")):
         record = json.loads(gold.read_text(encoding="utf-8"))["record"]
         rows.append({"doc_id": gold.name.removesuffix(".gold.json"), "record": record})
     (tmp_path / "p.jsonl").write_text(
@@ -211,7 +212,7 @@ def test_eval_scores_a_predictions_file(tmp_path: Path, predictions: bool) -> No
     )
     fixtures = tmp_path / "fx"
     fixtures.mkdir()
-    for path in SEEDS.glob("0*"):
+    for path in SEED_DIR.glob("0*"):
         (fixtures / path.name).write_bytes(path.read_bytes())
     result = llmx(
         "eval",

@@ -20,6 +20,7 @@ from llmx.endpoints import (
 from llmx.errors import ClientEndpointError, ConfigError, ExtractionError, TransientEndpointError
 from llmx.testing import FakeOpenAI, delay, drop, error, structured, text, tool_args
 from llmx.types import Usage
+from tests.support import client_for
 
 MESSAGES = [{"role": "user", "content": "Ada Lovelace, born 1815."}]
 
@@ -36,13 +37,6 @@ class Person(BaseModel):
         if not v.strip():
             raise ValueError("name must not be blank")
         return v
-
-
-def client_for(server: FakeOpenAI, mode: str = "tools", **changes: Any) -> EndpointClient:
-    values: dict[str, Any] = {"backoff_initial": 0.01, "backoff_max": 0.05, "timeout": 5}
-    values.update(changes)
-    settings = Settings(base_url=server.base_url, model="fake-model", mode=mode, **values)
-    return EndpointClient(Endpoint.from_settings(settings), settings)
 
 
 @pytest.mark.parametrize("mode", [m.value for m in OutputMode])

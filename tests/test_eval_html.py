@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import pytest
 from pydantic import BaseModel
 
 from llmx.evals import PredictionOutcome, Report, build_report, load_fixtures, to_html
@@ -129,6 +130,7 @@ def test_document_chart_and_baseline_chart(tmp_path: Path) -> None:
     assert "Against the baseline" not in to_html(report)
 
 
+@pytest.mark.slow
 def test_eval_cli_writes_the_drawn_report(tmp_path: Path) -> None:
     folder = tmp_path / "fx"
     folder.mkdir()

@@ -506,6 +506,7 @@ async def test_many_concurrent_requests_httpx(fake_openai: FakeOpenAI) -> None:
     assert fake_openai.connections <= 32
 
 
+@pytest.mark.slow
 def test_cli_process() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     cmd = [sys.executable, "-m", "llmx.testing.fake_openai", "--port", "0"]

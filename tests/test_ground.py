@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel
@@ -18,8 +17,7 @@ from llmx.ground import (
     normalize_for_match,
 )
 from llmx.text.clean import clean_text
-
-SEED_DIR = Path(__file__).parents[1] / "evals" / "investment"
+from tests.support import SEED_DIR
 
 
 def seed(prefix: str) -> str:

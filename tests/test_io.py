@@ -22,6 +22,7 @@ from llmx.io import (
     write_error_report,
 )
 from llmx.types import Document, Result, Usage
+from tests.support import read_jsonl
 
 
 class Rec(BaseModel):
@@ -40,11 +41,6 @@ def bad(doc_id: str) -> Result[Rec]:
         attempts=3,
         usage=Usage(10, 5, 3),
     )
-
-
-def lines(path: Path) -> list[dict[str, Any]]:
-    # split on "\n" only: str.splitlines() would also split on U+2028 inside strings
-    return [json.loads(line) for line in path.read_bytes().split(b"\n") if line]
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -226,14 +222,14 @@ def test_writer_lines_and_error_report(tmp_path: Path) -> None:
     with ResultWriter(out) as writer:
         writer.write(ok("a"))
         writer.write(bad("b"))
-    rows = lines(out)
+    rows = read_jsonl(out)
     assert [r["doc_id"] for r in rows] == ["a", "b"]
     assert rows[0]["record"] == {"name": "x"} and rows[0]["error"] is None
     assert rows[1]["record"] is None and rows[1]["error"]["kind"] == "validation"
     assert set(rows[0]) >= {"doc_id", "source", "record", "usage", "cached", "attempts", "error"}
     errors_path = default_errors_path(out)
     assert errors_path.name == "res.errors.jsonl"
-    [err] = lines(errors_path)
+    [err] = read_jsonl(errors_path)
     assert err == {
         "doc_id": "b",
         "source": "b.txt",
@@ -250,9 +246,9 @@ def test_writer_unserialisable_result_still_written(tmp_path: Path) -> None:
     out = tmp_path / "o.jsonl"
     with ResultWriter(out) as writer:
         writer.write(Boom(doc_id="z", source="z.txt", record=Rec(name="n")))
-    [row] = lines(out)
+    [row] = read_jsonl(out)
     assert row["doc_id"] == "z" and "serialise" in row["error"]["message"]
-    assert lines(default_errors_path(out))[0]["doc_id"] == "z"
+    assert read_jsonl(default_errors_path(out))[0]["doc_id"] == "z"
 
 
 def test_torn_last_line_repaired(tmp_path: Path) -> None:
@@ -287,7 +283,7 @@ def test_writer_repairs_tail_before_appending(tmp_path: Path) -> None:
     with ResultWriter(out) as writer:
         assert writer.torn_bytes_repaired > 0
         writer.write(ok("b"))
-    assert [r["doc_id"] for r in lines(out)] == ["a", "b"]
+    assert [r["doc_id"] for r in read_jsonl(out)] == ["a", "b"]
 
 
 def test_scan_last_line_wins_and_resume_sets(tmp_path: Path) -> None:
@@ -316,7 +312,7 @@ def test_compact_keeps_last_line_per_doc(tmp_path: Path) -> None:
         writer.write(ok("a", name="fixed"))
         writer.close(compact=False)
     assert compact_output(out) == 1
-    rows = lines(out)
+    rows = read_jsonl(out)
     assert [r["doc_id"] for r in rows] == ["b", "a"]
     assert rows[1]["record"] == {"name": "fixed"}
     assert compact_output(out) == 0
@@ -328,15 +324,15 @@ def test_error_report_reflects_current_state(tmp_path: Path) -> None:
     with ResultWriter(out) as writer:
         writer.write(bad("a"))
         writer.write(bad("b"))
-    assert {e["doc_id"] for e in lines(errors)} == {"a", "b"}
+    assert {e["doc_id"] for e in read_jsonl(errors)} == {"a", "b"}
     # a --retry-failed run fixes "a"
     with ResultWriter(out) as writer:
         writer.write(ok("a"))
         report = writer.close()
     assert report.compacted_lines == 1
     assert report.failed_documents == 1
-    assert [e["doc_id"] for e in lines(errors)] == ["b"]
-    assert [r["doc_id"] for r in lines(out)] == ["b", "a"]
+    assert [e["doc_id"] for e in read_jsonl(errors)] == ["b"]
+    assert [r["doc_id"] for r in read_jsonl(out)] == ["b", "a"]
     with ResultWriter(out) as writer:
         writer.write(ok("b"))
     assert not errors.exists()  # no errors left: no report
@@ -349,7 +345,7 @@ def test_overwrite_truncates(tmp_path: Path) -> None:
         writer.write(bad("a"))
     with ResultWriter(out, overwrite=True) as writer:
         writer.write(ok("z"))
-    assert [r["doc_id"] for r in lines(out)] == ["z"]
+    assert [r["doc_id"] for r in read_jsonl(out)] == ["z"]
     assert not default_errors_path(out).exists()
 
 
@@ -366,7 +362,7 @@ def test_each_line_is_one_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     with ResultWriter(out, fsync_every=1) as writer:
         writer.write(ok("a", name="multi\nline \u2028 text"))
     assert len(writes) == 1 and writes[0].endswith(b"\n") and writes[0].count(b"\n") == 1
-    [row] = lines(out)
+    [row] = read_jsonl(out)
     assert row["record"]["name"] == "multi\nline \u2028 text"
 
 
@@ -421,5 +417,5 @@ def test_finalize_output_matches_compact_then_error_report(tmp_path: Path) -> No
     assert finalize_output(one) == (compact_output(two), write_error_report(two)) == (3, 2)
     assert one.read_bytes() == two.read_bytes()
     assert default_errors_path(one).read_bytes() == default_errors_path(two).read_bytes()
-    assert [e["doc_id"] for e in lines(default_errors_path(one))] == ["c", "b"]
+    assert [e["doc_id"] for e in read_jsonl(default_errors_path(one))] == ["c", "b"]
     assert finalize_output(tmp_path / "missing.jsonl") == (0, 0)

@@ -193,6 +193,7 @@ RACER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_two_processes_race_safely(tmp_path: Path) -> None:
     import json
 

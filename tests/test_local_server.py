@@ -114,6 +114,7 @@ def test_llama_server_command(model: Path) -> None:
     assert "--chat_format" not in cmd
 
 
+@pytest.mark.slow
 def test_start_health_stop(fake_script: Path, model: Path) -> None:
     server = LocalServer(model, n_ctx=4096, command=fake_command(fake_script, "--delay", "0.5"))
     with server:
@@ -133,6 +134,7 @@ def test_start_health_stop(fake_script: Path, model: Path) -> None:
         _ = server.base_url
 
 
+@pytest.mark.slow
 async def test_async_context_manager(fake_script: Path, model: Path) -> None:
     async with LocalServer(model, command=fake_command(fake_script)) as server:
         assert probe_health(server.base_url)
@@ -140,6 +142,7 @@ async def test_async_context_manager(fake_script: Path, model: Path) -> None:
     assert pid is not None and wait_gone(pid)
 
 
+@pytest.mark.slow
 def test_stop_kills_the_whole_process_group(fake_script: Path, model: Path) -> None:
     server = LocalServer(model, command=fake_command(fake_script, "--child"))
     server.start()
@@ -151,6 +154,7 @@ def test_stop_kills_the_whole_process_group(fake_script: Path, model: Path) -> N
     assert wait_gone(child)
 
 
+@pytest.mark.slow
 def test_early_exit_reports_log_tail(fake_script: Path, model: Path) -> None:
     server = LocalServer(
         model, command=fake_command(fake_script, "--fail", "ValueError: bad model file xyz")
@@ -164,6 +168,7 @@ def test_early_exit_reports_log_tail(fake_script: Path, model: Path) -> None:
     assert err.context["exit_code"] == 3
 
 
+@pytest.mark.slow
 def test_startup_timeout(fake_script: Path, model: Path) -> None:
     server = LocalServer(
         model, startup_timeout=1.0, command=fake_command(fake_script, "--delay", "30")
@@ -206,6 +211,7 @@ ORPHAN_PARENT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_no_orphan_after_parent_sigkill(fake_script: Path, model: Path) -> None:
     repo = str(Path(__file__).resolve().parents[1])
     parent = subprocess.Popen(
@@ -242,6 +248,7 @@ SIGTERM_PARENT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sigterm_of_parent_stops_server(fake_script: Path, model: Path) -> None:
     repo = str(Path(__file__).resolve().parents[1])
     parent = subprocess.Popen(
@@ -256,6 +263,7 @@ def test_sigterm_of_parent_stops_server(fake_script: Path, model: Path) -> None:
     assert wait_gone(server_pid)
 
 
+@pytest.mark.slow
 def test_detached_server_start_status_reuse_stop(fake_script: Path, model: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
     data = tmp_path / "data"
     assert running_server(data) is None

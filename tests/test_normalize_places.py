@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,7 @@ from llmx.normalize.places import (
     resolve_location,
     to_simplified,
 )
-
-SEEDS = Path(__file__).resolve().parents[1] / "evals" / "investment"
+from tests.support import SEED_DIR
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +137,7 @@ def test_park_with_other_city_prefix_is_not_home(huzhou: Place) -> None:
     ],
 )
 def test_home_region_of_seeds(seed: str, city: str, district: str | None) -> None:
-    path = next(SEEDS.glob(f"{seed}*.txt"))
+    path = next(SEED_DIR.glob(f"{seed}*.txt"))
     home = home_region(path.read_text(encoding="utf-8"))
     assert home is not None
     assert (home.city, home.district) == (city, district)
@@ -171,7 +169,7 @@ def test_name_scanner_matches_a_longest_first_regex_on_real_articles() -> None:
     scanner = Gazetteer.load().scanner
     names = sorted(scanner.names, key=len, reverse=True)
     oracle = re.compile("|".join(re.escape(n) for n in names))
-    texts = [to_simplified(p.read_text(encoding="utf-8")) for p in sorted(SEEDS.glob("*.txt"))]
+    texts = [to_simplified(p.read_text(encoding="utf-8")) for p in sorted(SEED_DIR.glob("*.txt"))]
     texts.append("".join(sorted(names)))  # every name, back to back: overlaps everywhere
     assert len(texts) > 5
     for text in texts:

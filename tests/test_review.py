@@ -307,6 +307,7 @@ def test_static_page_is_self_contained_and_escapes_data(seed: Seed) -> None:
     assert [d["doc_id"] for d in docs] == ["alpha", "beta", "gamma", "xss"]
 
 
+@pytest.mark.slow
 def test_cli_html_and_serve(seed: Seed, tmp_path: Path) -> None:
     page = tmp_path / "share" / "review.html"
     run = subprocess.run(
@@ -334,6 +335,7 @@ def test_cli_html_and_serve(seed: Seed, tmp_path: Path) -> None:
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_missing_output_is_a_clear_error(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "llmx", "review", str(tmp_path / "none.jsonl"), "--html", "x.html"],

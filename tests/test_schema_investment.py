@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from llmx.normalize import DocumentContext
 from schemas.investment import InvestmentNews, Location, Money, Project, Stat
+from tests.support import SEED_DIR
 
-SEED_000 = next((Path(__file__).resolve().parents[1] / "evals" / "investment").glob("000_*.txt"))
+SEED_000 = next(SEED_DIR.glob("000_*.txt"))
 
 
 @pytest.fixture

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from llmx.text.boilerplate import find_boilerplate
 from llmx.text.clean import clean_text
-
-SEED_DIR = Path(__file__).parents[1] / "evals" / "investment"
+from tests.support import SEED_DIR
 
 
 def seed(prefix: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,8 +10,7 @@ from hypothesis import strategies as st
 
 from llmx.text.chunk import Chunk, chunk_text, split_sentences
 from llmx.text.clean import clean_text
-
-SEED_DIR = Path(__file__).parents[1] / "evals" / "investment"
+from tests.support import SEED_DIR
 
 
 def check(text: str, chunks: list[Chunk], max_chars: int) -> None:

@@ -23,8 +23,8 @@ from llmx.text.clean import (
     to_simplified,
     whitespace_edits,
 )
+from tests.support import SEED_DIR
 
-SEED_DIR = Path(__file__).parents[1] / "evals" / "investment"
 SEEDS = sorted(SEED_DIR.glob("[0-9]*.txt"))
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from llmx.errors import InputError
 from llmx.text.decode import decode, decode_bytes, looks_like_html, to_text
+from tests.support import SEED_DIR
 
-SEEDS = sorted((Path(__file__).parents[1] / "evals" / "investment").glob("[0-9]*.txt"))
+SEEDS = sorted(SEED_DIR.glob("[0-9]*.txt"))
 
 
 @pytest.fixture(params=SEEDS, ids=lambda p: p.name[:3])

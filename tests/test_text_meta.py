@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from llmx.text.meta import find_published
-
-SEED_DIR = Path(__file__).parents[1] / "evals" / "investment"
+from tests.support import SEED_DIR
 
 
 @pytest.mark.parametrize(
