@@ -991,7 +991,14 @@ def _scope_of(candidate: Candidate) -> str | None:
         r"^(?:其中|今年以来|目前|截至\S*?|已|共|累计|全市|全区|我市|该市|园区|上报)+", "", head
     )
     head = re.sub(r"(?:达到|达|为|共计|合计|共|已)+$", "", head).strip()
-    return head or None
+    if head:
+        return head
+    # the figure opens its clause (22个项目集中签约): what follows it says what is counted
+    b = candidate.anchor[1] - candidate.start
+    tail = re.split(r"[，,；;：:。、]", candidate.text[b:])[0].strip()
+    if tail.startswith("项目") and len(tail) > 2:
+        return tail[2:] + "项目"  # 项目集中签约 -> 集中签约项目
+    return tail or None
 
 
 def _local(name: str, context: DocumentContext) -> bool:

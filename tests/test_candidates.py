@@ -363,3 +363,16 @@ def test_a_candidate_whose_answer_is_cut_off_is_left_out_with_a_note(
     assert any("cut off at max_tokens; left out" in n for n in result.notes)
     budgets = {r.json["max_tokens"] for r in fake_openai.chat_requests}
     assert budgets == {32 + 80}  # one candidate per request
+
+
+def test_a_count_that_opens_its_clause_takes_its_scope_from_what_follows() -> None:
+    reader = reader_for(load_schema("investment"))
+    assert reader is not None
+    text = "5月17日上午，衢州举行智造新城集中签约仪式，22个项目集中签约，总投资662.32亿元。"
+    context = DocumentContext(text=text)
+    [found] = reader.find(text, context)
+    assert reader.question(found) is None  # a count with its amount: nothing to ask
+    [(name, item)] = reader.build(found, None, context)
+    assert name == "stats" and item["scope"] == "集中签约项目"
+    assert item["project_count"] == 22 and item["amount"] == {"text": "662.32亿元"}
+    assert item["period"] == "5月17日" and item["region"] == "智造新城"
