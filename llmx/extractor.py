@@ -157,6 +157,11 @@ class Extractor(Generic[M]):
         return EndpointClient(endpoint, settings, limiter=self.limiter)
 
     @property
+    def active_prompt(self) -> Prompt:
+        """The prompt this extractor's strategy sends: the reader's for ``candidates``."""
+        return self._reader_prompt if self._reader_prompt is not None else self.prompt
+
+    @property
     def chunk_chars(self) -> int:
         return self.settings.chunk_chars or DEFAULT_CHUNK_CHARS
 

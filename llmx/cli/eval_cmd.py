@@ -151,8 +151,8 @@ async def _live_eval(
             predict,
             concurrency=1 if settings.uses_local_model else settings.concurrency,
             model=settings.model,
-            prompt=extractor.prompt.name,
-            prompt_version=extractor.prompt.version,
+            prompt=extractor.active_prompt.name,
+            prompt_version=extractor.active_prompt.version,
         )
         if extractor.endpoint is not None:
             report.model = extractor.endpoint.model
