@@ -260,11 +260,11 @@ class Extractor(Generic[M]):
         try:
             if self.strategy == "candidates":
                 cached_all = await self._read_candidates(
-                    clean.text, document.doc_id, context, result.usage, notes, records
+                    document.doc_id, context, result.usage, notes, records
                 )
             else:
                 cached_all = await self._read_chunks(
-                    clean.text, document.doc_id, context, result.usage, notes, records
+                    document.doc_id, context, result.usage, notes, records
                 )
         except LlmxError:  # a failed document keeps what happened on the way
             result.notes = list(dict.fromkeys([*notes, *context.notes]))
@@ -283,7 +283,6 @@ class Extractor(Generic[M]):
 
     async def _read_chunks(
         self,
-        text: str,
         doc_id: str,
         context: DocumentContext,
         usage: Usage,
@@ -292,6 +291,7 @@ class Extractor(Generic[M]):
     ) -> bool:
         """The ``document`` and ``chunks`` strategies: the schema asked for each chunk of
         the text; returns whether every answer came from the cache."""
+        text = context.text
         size = self.chunk_chars if self.strategy == "document" else self.settings.window_chars
         overlap = min(self.settings.chunk_overlap, size // 4)
         chunks = chunk_text(text, max_chars=size, overlap_chars=overlap)
@@ -314,7 +314,6 @@ class Extractor(Generic[M]):
 
     async def _read_candidates(
         self,
-        text: str,
         doc_id: str,
         context: DocumentContext,
         usage: Usage,
@@ -325,7 +324,7 @@ class Extractor(Generic[M]):
         answers about a group of them per request, the reader builds the records; returns
         whether every answer came from the cache."""
         assert self.reader is not None
-        candidates = self.reader.find(text, context)
+        candidates = self.reader.find(context.text, context)
         cached_all = True
         if not candidates:
             # nothing that may hold a record: the schema's empty record, when it has one
