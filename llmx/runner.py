@@ -135,8 +135,7 @@ async def aextract_batch(
             prompt=prompt,
             settings=settings,
             writer=writer,
-            # the actors skip on doc_ids: one read of the output, shared by all of them
-            skip=skip.done_ids() if isinstance(skip, ResumeIndex) else skip,
+            skip=skip,
             options=RayOptions(
                 address=ray_address, actors=actors, shard_dir=out_path if shards else None
             ),

@@ -391,3 +391,25 @@ def test_without_ray_installed_the_message_says_what_to_install(tmp_path: Path) 
     )
     assert proc.returncode == 2, proc.stderr
     assert "pip install 'llmx[ray]'" in proc.stderr
+
+
+async def test_different_content_under_a_taken_id_is_extracted_not_skipped(
+    ray_address: str, tmp_path: Path
+) -> None:
+    """Resume keys on content with the Ray engine too: a second story saved under the
+    same file name is renamed and extracted; the same story again is skipped."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "story.txt").write_text(news(1), "utf-8")
+    (second / "story.txt").write_text(news(2), "utf-8")
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAI(default=structured(RECORD)) as server:
+        await run(server, [str(first / "story.txt")], out)
+        again = await run(server, [str(second / "story.txt")], out)
+        same = await run(server, [str(first / "story.txt")], out)
+    lines = rows(out)
+    assert sorted(line["doc_id"] for line in lines) == ["story", "story~2"]
+    assert len({line["content_sha256"] for line in lines}) == 2
+    assert (again.summary.ok, again.summary.skipped) == (1, 0)
+    assert (same.summary.ok, same.summary.skipped) == (0, 1)

@@ -70,7 +70,7 @@ from llmx.endpoints import Endpoint
 from llmx.engines import EngineOutcome, batch_concurrency, document_process, run_cost
 from llmx.errors import ConfigError, InputError, LlmxError
 from llmx.extractor import Extractor
-from llmx.io import FinalizeReport, ResultWriter, iter_documents
+from llmx.io import FinalizeReport, ResultWriter, ResumeIndex, iter_documents
 from llmx.pricing import PriceTable
 from llmx.prompts import Prompt, load_prompt
 from llmx.ratelimit import RateLimiter
@@ -275,15 +275,22 @@ class _ExtractActor:
     async def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         process = await self._ready()
         docs: list[Document] = [pickle.loads(blob) for blob in batch["doc"]]
-        results = await asyncio.gather(*(self._one(doc, process) for doc in docs))
+        statuses = [str(s) for s in batch["status"]]
+        results = await asyncio.gather(
+            *(self._one(doc, status, process) for doc, status in zip(docs, statuses, strict=True))
+        )
         return {
             "doc_id": [doc.doc_id for doc in docs],
-            "skipped": [result is None for result in results],
+            # "" for a document processed here, else why it was skipped (done, failed)
+            "skipped": [
+                ("done" if status == "run" else status) if result is None else ""
+                for status, result in zip(statuses, results, strict=True)
+            ],
             "result": [b"" if result is None else _dump_result(result) for result in results],
         }
 
-    async def _one(self, doc: Document, process: Process) -> Result[Any] | None:
-        if is_done(doc, self._skip):
+    async def _one(self, doc: Document, status: str, process: Process) -> Result[Any] | None:
+        if status != "run" or is_done(doc, self._skip):
             return None
         if doc.error is not None:
             result = unreadable(doc)
@@ -314,11 +321,14 @@ def _dump_result(result: Result[Any]) -> bytes:
 # --------------------------------------------------------------------------- the inputs
 
 
-def _block(docs: Sequence[Document]) -> pa.Table:
+def _block(docs: Sequence[Document], statuses: Sequence[str] | None = None) -> pa.Table:
+    """Documents as rows; ``status`` is the resume's verdict: ``run`` (extract it),
+    ``done`` (already in the output) or ``failed`` (failed before, not retried)."""
     return pa.table(
         {
             "doc_id": pa.array([doc.doc_id for doc in docs], pa.string()),
             "doc": pa.array([pickle.dumps(doc) for doc in docs], pa.binary()),
+            "status": pa.array(statuses or ["run"] * len(docs), pa.string()),
         }
     )
 
@@ -326,10 +336,13 @@ def _block(docs: Sequence[Document]) -> pa.Table:
 class _Documents(Datasource):
     """llmx's own input reader as a datasource: one read task on the driver's node."""
 
-    def __init__(self, read: Callable[[], Iterable[Document]], rows: int) -> None:
+    def __init__(
+        self, read: Callable[[], Iterable[Document]], rows: int, resume: ResumeIndex | None
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self._read = read
         self._rows = rows
+        self._resume = resume
 
     def get_name(self) -> str:
         return "LlmxInputs"
@@ -344,17 +357,25 @@ class _Documents(Datasource):
     def get_read_tasks(
         self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None
     ) -> list[ReadTask]:
-        read, rows = self._read, self._rows
+        read, rows, resume = self._read, self._rows, self._resume
 
         def blocks() -> Iterator[pa.Table]:
+            # one read task reads every document in order: the resume's verdicts (and
+            # the new doc_id of different content under a taken one) are the same as
+            # in one process
             chunk: list[Document] = []
+            statuses: list[str] = []
             for doc in read():
+                status = "run"
+                if resume is not None:
+                    doc, status = resume.resolve(doc)
                 chunk.append(doc)
+                statuses.append(status)
                 if len(chunk) >= rows:
-                    yield _block(chunk)
-                    chunk = []
+                    yield _block(chunk, statuses)
+                    chunk, statuses = [], []
             if chunk:
-                yield _block(chunk)
+                yield _block(chunk, statuses)
 
         meta = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
         return [ReadTask(blocks, meta)]
@@ -398,8 +419,10 @@ def _is_parquet(path: str) -> bool:
     return path.lower().endswith(".parquet") and os.path.exists(path)
 
 
-def _dataset(inputs: Any, rows: int) -> ray.data.Dataset:
-    """The documents of ``inputs`` as a dataset of blocks of ``rows`` documents."""
+def _dataset(inputs: Any, rows: int, resume: ResumeIndex | None) -> ray.data.Dataset:
+    """The documents of ``inputs`` as a dataset of blocks of ``rows`` documents, each
+    with the resume's verdict (Parquet rows, read in parallel, are checked by doc_id in
+    the actors instead)."""
     parts: list[ray.data.Dataset] = []
     readers: list[Callable[[], Iterable[Document]]] = []
     if callable(inputs):
@@ -417,7 +440,9 @@ def _dataset(inputs: Any, rows: int) -> ray.data.Dataset:
         readers.append(functools.partial(iter, list(inputs)))
     for read in readers:
         parts.append(
-            ray.data.read_datasource(_Documents(read, rows), override_num_blocks=1, num_cpus=0.1)
+            ray.data.read_datasource(
+                _Documents(read, rows, resume), override_num_blocks=1, num_cpus=0.1
+            )
         )
     dataset = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
     return dataset.repartition(target_num_rows_per_block=rows)
@@ -457,7 +482,7 @@ class _Drain:
             if self.first_result is None:
                 self.first_result = time.monotonic() - started
             if skipped:
-                self.tally.skip()
+                self.tally.skip(failed=skipped == "failed")
             else:
                 self.tally.done(pickle.loads(blob))
 
@@ -515,7 +540,7 @@ async def run_ray(
     prompt: str | Prompt | None,
     settings: Settings,
     writer: ResultWriter | None,
-    skip: set[str],
+    skip: set[str] | ResumeIndex,
     options: RayOptions,
     progress: ProgressSink | None = None,
     stop: asyncio.Event | None = None,
@@ -565,11 +590,12 @@ async def run_ray(
             .options(name=f"llmx-budget-{uuid.uuid4().hex[:12]}")
             .remote(settings)
         )
-        skip_ref = ray.put(skip)
+        resume = skip if isinstance(skip, ResumeIndex) else None
+        skip_ref = ray.put(skip.done_ids() if isinstance(skip, ResumeIndex) else skip)
         if options.shard_dir is not None:
             options.shard_dir.mkdir(parents=True, exist_ok=True)
         job = _Job(schema, prompt, settings, prices, concurrency, options.shard_dir)
-        dataset = _dataset(inputs, rows).map_batches(
+        dataset = _dataset(inputs, rows, resume).map_batches(
             _ExtractActor,
             fn_constructor_kwargs={"job": job, "budget": budget, "skip": skip_ref},
             batch_size=rows,
