@@ -100,8 +100,6 @@ class Extractor(Generic[M]):
             if self.reader is not None and self.strategy == "candidates"
             else None
         )
-        #: per document being read: a validated record's share of agreeing passes
-        self._confidence: dict[int, float] = {}
         #: shared request/token budget; set by the batch runner
         self.limiter: RateLimiter | None = None
         self._client: EndpointClient | None = None
@@ -257,10 +255,11 @@ class Extractor(Generic[M]):
         notes: list[str] = [*result.notes, *clean.trim_notes()]
         # one context per document: its home region is found once, not once per chunk
         context = DocumentContext(text=clean.text, published=published)
+        agreement: dict[int, float] = {}  # with passes > 1: id(record) -> share of passes
         try:
             if self.strategy == "candidates":
                 cached_all = await self._read_candidates(
-                    document.doc_id, context, result.usage, notes, records
+                    document.doc_id, context, result.usage, notes, records, agreement
                 )
             else:
                 cached_all = await self._read_chunks(
@@ -274,7 +273,7 @@ class Extractor(Generic[M]):
         merged = merge_records(records)
         record = self.schema.model_construct(_fields_set=merged.model_fields_set, **dict(merged))
         if self.settings.passes > 1 and self.strategy == "candidates":
-            result.confidence = _confidence_paths(record, records, self._confidence)
+            result.confidence = _confidence_paths(record, records, agreement)
         notes.extend(context.notes)
         result.grounding = ground_record(record, clean)
         result.record = self._apply_grounding_policy(record, result.grounding, notes)
@@ -319,10 +318,12 @@ class Extractor(Generic[M]):
         usage: Usage,
         notes: list[str],
         records: list[M],
+        agreement: dict[int, float],
     ) -> bool:
         """The ``candidates`` strategy: the schema's reader finds the candidates, the model
         answers about a group of them per request, the reader builds the records; returns
-        whether every answer came from the cache."""
+        whether every answer came from the cache. With ``passes`` > 1, each record's share
+        of agreeing passes goes into ``agreement`` (by ``id`` of the record)."""
         assert self.reader is not None
         candidates = self.reader.find(context.text, context)
         cached_all = True
@@ -337,14 +338,13 @@ class Extractor(Generic[M]):
             notes.append("no candidates found in the text")
             return True
         passes = self.settings.passes
-        asked = [c for c in candidates if self.reader.question(c) is not None]
+        code_only = {id(c) for c in candidates if self.reader.question(c) is None}
+        asked = [c for c in candidates if id(c) not in code_only]
         # a candidate code needs no answer about is built from its spans alone; one the
         # model could not answer (cut off) is left out
         answers: dict[int, tuple[BaseModel | None, list[BaseModel | None]]] = {
-            id(c): (None, [None] * (passes - 1)) for c in candidates
+            cid: (None, []) for cid in code_only
         }
-        for c in asked:
-            del answers[id(c)]
         for group in groups(asked, self.settings.group_size):
             answered = await self._answer_group(group, context, doc_id, usage, notes)
             others = [
@@ -368,9 +368,11 @@ class Extractor(Generic[M]):
                 if record is None:
                     continue
                 records.append(record)
-                if passes > 1 and self.reader.question(candidate) is None:
-                    self._confidence[id(record)] = 1.0  # code's alone: every pass agrees
-                elif passes > 1:
+                if passes == 1:
+                    continue
+                if id(candidate) in code_only:
+                    agreed = passes  # code's alone: every pass agrees
+                else:
                     agreed = 1 + sum(
                         any(
                             _same_item(item, other)
@@ -380,7 +382,7 @@ class Extractor(Generic[M]):
                         for later in later_answers
                         if later is not None
                     )
-                    self._confidence[id(record)] = agreed / passes
+                agreement[id(record)] = agreed / passes
         return cached_all
 
     async def _answer_group(
@@ -397,7 +399,7 @@ class Extractor(Generic[M]):
         max_tokens is asked again one candidate at a time. Passes after the first are
         asked warmer (:data:`PASS_TEMPERATURE`), each its own cache entry."""
         assert self.reader is not None and self._reader_prompt is not None
-        questions = tuple(self.reader.question(c) for c in group)
+        questions = tuple(self.reader.question(c) for c in group)  # none is None here
         model = answers_model(tuple(q for q in questions if q is not None))
         home = context.home
         messages = self._reader_prompt.render(
@@ -690,8 +692,6 @@ def _confidence_paths(
             ]
             if scores:
                 out[f"{name}[{index}]"] = max(scores)
-    for pid in [id(p) for p in parts]:
-        by_part.pop(pid, None)
     return out
 
 
