@@ -20,10 +20,10 @@ from pathlib import Path
 
 import openai
 
-from llmx.endpoints import grammar_schema
-from llmx.local import LocalServer, ensure_model
-from llmx.schemas import load_schema
-from llmx.text.decode import decode
+from llmx._endpoints import grammar_schema
+from llmx._local import LocalServer, ensure_model
+from llmx._schemas import load_schema
+from llmx._text.decode import decode
 
 INSTRUCTION = (
     "Extract the investment projects and the reported statistics from this Chinese news "

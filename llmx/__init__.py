@@ -17,8 +17,8 @@ the field markers for schema authors and the exception tree.
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from llmx.config import Settings, resolve_settings
-from llmx.errors import (
+from llmx._config import Settings, resolve_settings
+from llmx._errors import (
     BaselineRegression,
     CacheError,
     ClientEndpointError,
@@ -35,29 +35,32 @@ from llmx.errors import (
     TruncatedAnswerError,
 )
 from llmx.fields import Compare, Evidence, MatchKey
-from llmx.types import Document, GroundingInfo, Result, Usage
+from llmx._types import Document, GroundingInfo, Result, Usage
 
 if TYPE_CHECKING:
-    from llmx.extractor import Extractor, aextract, extract
-    from llmx.prompts import Prompt, load_prompt
-    from llmx.runner import RunOutcome, aextract_batch, extract_batch
-    from llmx.schemas import load_schema
-    from llmx.tables import export_tables, read_tables
+    from llmx._candidates import Candidate, CandidateReader
+    from llmx._extractor import Extractor, aextract, extract
+    from llmx._prompts import Prompt, load_prompt
+    from llmx._runner import RunOutcome, aextract_batch, extract_batch
+    from llmx._schemas import load_schema
+    from llmx._tables import export_tables, read_tables
 
 # the extraction stack (openai, instructor, OpenCC, ...) is imported on first use,
-# so that `llmx --help` and `import llmx.errors` stay fast
+# so that `llmx --help` and `import llmx._errors` stay fast
 _LAZY = {
-    "Extractor": "llmx.extractor",
-    "aextract": "llmx.extractor",
-    "extract": "llmx.extractor",
-    "Prompt": "llmx.prompts",
-    "load_prompt": "llmx.prompts",
-    "RunOutcome": "llmx.runner",
-    "aextract_batch": "llmx.runner",
-    "extract_batch": "llmx.runner",
-    "load_schema": "llmx.schemas",
-    "export_tables": "llmx.tables",
-    "read_tables": "llmx.tables",
+    "Candidate": "llmx._candidates",
+    "CandidateReader": "llmx._candidates",
+    "Extractor": "llmx._extractor",
+    "aextract": "llmx._extractor",
+    "extract": "llmx._extractor",
+    "Prompt": "llmx._prompts",
+    "load_prompt": "llmx._prompts",
+    "RunOutcome": "llmx._runner",
+    "aextract_batch": "llmx._runner",
+    "extract_batch": "llmx._runner",
+    "load_schema": "llmx._schemas",
+    "export_tables": "llmx._tables",
+    "read_tables": "llmx._tables",
 }
 
 
@@ -75,6 +78,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BaselineRegression",
     "CacheError",
+    "Candidate",
+    "CandidateReader",
     "ClientEndpointError",
     "Compare",
     "ConfigError",

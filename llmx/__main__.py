@@ -1,5 +1,5 @@
 """``python -m llmx`` runs the command line."""
 
-from llmx.cli import main
+from llmx._cli import main
 
 main()

@@ -1,6 +1,6 @@
 """Process-wide caches built at import: imported by each Ray actor as it starts.
 
-An actor of :mod:`llmx.engines.ray` imports this module while it starts, so the
+An actor of :mod:`llmx._engines.ray` imports this module while it starts, so the
 gazetteer and its name scanner, the OpenCC converters and the bundled schemas and
 prompts (with the per-schema work for instructor) are built before its first documents
 arrive instead of while they wait.
@@ -8,11 +8,11 @@ arrive instead of while they wait.
 
 from __future__ import annotations
 
-from llmx.endpoints import fast_response_model
-from llmx.normalize.places import home_region
-from llmx.prompts import available_prompts, load_prompt
-from llmx.schemas import available_schemas, load_schema
-from llmx.text.clean import clean_text
+from llmx._endpoints import fast_response_model
+from llmx.normalize._places import home_region
+from llmx._prompts import available_prompts, load_prompt
+from llmx._schemas import available_schemas, load_schema
+from llmx._text.clean import clean_text
 
 clean_text("招商引資項目")  # OpenCC's converters
 home_region("浙江省湖州市")  # the gazetteer and its name scanner

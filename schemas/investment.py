@@ -20,13 +20,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from llmx.candidates import Candidate
+from llmx import Candidate
 from llmx.fields import Compare, Evidence, MatchKey
 from llmx.normalize import (
     DocumentContext,
+    Figure,
     Gazetteer,
     date_supported,
+    find_dates,
     find_money_spans,
+    find_periods,
+    find_places,
+    find_project_counts,
+    find_yoy,
     get_context,
     official_name,
     parse_money,
@@ -36,14 +42,6 @@ from llmx.normalize import (
     resolve_location,
     resolve_period,
     to_simplified,
-)
-from llmx.normalize.figures import (
-    Figure,
-    find_dates,
-    find_periods,
-    find_places,
-    find_project_counts,
-    find_yoy,
 )
 
 Qualifier = Literal["exact", "approx", "at_least", "at_most"]
@@ -559,7 +557,7 @@ def _nearest(figures: list[Figure], pos: int, lo: int) -> Figure | None:
 
 
 class InvestmentReader:
-    """The investment schema's candidate reader (see :mod:`llmx.candidates`)."""
+    """The investment schema's candidate reader (see :mod:`llmx._candidates`)."""
 
     prompt = "investment_candidates"
 
@@ -1038,7 +1036,7 @@ InvestmentNews.__llmx_reader__ = InvestmentReader()  # type: ignore[attr-defined
 
 
 # --------------------------------------------------------------------------- entities
-# Hooks read by ``llmx.tables.entities`` when mentions are matched across documents
+# Hooks read by ``llmx._tables.entities`` when mentions are matched across documents
 # (``llmx export``). Kept apart from the models above.
 
 from functools import cache  # noqa: E402

@@ -1,6 +1,6 @@
 """A seed ``llmx run`` output over real source files, for the review tests.
 
-Grounding offsets come from llmx's own grounding (:class:`llmx.ground.GroundIndex`
+Grounding offsets come from llmx's own grounding (:class:`llmx._ground.GroundIndex`
 over the cleaned text), so the highlights the tests check are the ones a run writes.
 """
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmx.ground import GroundIndex
-from llmx.text.clean import clean_text
-from llmx.text.decode import to_text
+from llmx._ground import GroundIndex
+from llmx._text.clean import clean_text
+from llmx._text.decode import to_text
 
 ALPHA = (
     "🚀 湖州讯 2023年2月7日\n"

@@ -8,8 +8,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from llmx.config import Settings
-from llmx.endpoints import Endpoint, EndpointClient
+from llmx._config import Settings
+from llmx._endpoints import Endpoint, EndpointClient
 from llmx.testing import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,11 +16,11 @@ import pytest
 from pydantic import BaseModel, ValidationInfo, field_validator
 
 import llmx as llmx_api_module
-from llmx.io import default_errors_path
+from llmx._io import default_errors_path
 from llmx.normalize import get_context
-from llmx.runner import aextract_batch
+from llmx._runner import aextract_batch
 from llmx.testing import FakeOpenAI, error, structured, tool_args, truncated
-from llmx.types import Document
+from llmx._types import Document
 from tests.corpus import RECORD, news
 from tests.support import SEED_DIR, read_jsonl
 
@@ -598,7 +598,7 @@ def test_eval_replay_on_the_local_model_needs_no_model_server(
         [
             sys.executable,
             "-m",
-            "llmx.testing.fake_openai",
+            "llmx.testing",
             "--port",
             str(port),
             "--reply-json",

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from llmx.batch import BatchSummary, NullProgress, RichProgress, make_progress, run_batch
-from llmx.errors import EndpointError, InputError, LlmxError
-from llmx.io import ResultWriter, default_errors_path, iter_documents, scan_output
-from llmx.pricing import estimate_cost
-from llmx.ratelimit import RateLimiter
-from llmx.types import Document, Result, Usage
+from llmx._batch import BatchSummary, NullProgress, RichProgress, make_progress, run_batch
+from llmx._errors import EndpointError, InputError, LlmxError
+from llmx._io import ResultWriter, default_errors_path, iter_documents, scan_output
+from llmx._pricing import estimate_cost
+from llmx._ratelimit import RateLimiter
+from llmx._types import Document, Result, Usage
 from tests.support import default_sigint, read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -404,9 +404,9 @@ async def test_rich_progress_runs_and_null_when_not_a_tty(tmp_path: Path) -> Non
 DRIVER = r"""
 import asyncio, sys
 from pydantic import BaseModel
-from llmx.batch import run_batch
-from llmx.io import ResultWriter, scan_output
-from llmx.types import Document, Result
+from llmx._batch import run_batch
+from llmx._io import ResultWriter, scan_output
+from llmx._types import Document, Result
 
 class Rec(BaseModel):
     value: str
@@ -475,9 +475,9 @@ def test_kill_9_then_resume_yields_each_document_exactly_once(tmp_path: Path) ->
 SIGINT_DRIVER = r"""
 import asyncio, sys
 from pydantic import BaseModel
-from llmx.batch import run_batch
-from llmx.io import ResultWriter
-from llmx.types import Document, Result
+from llmx._batch import run_batch
+from llmx._io import ResultWriter
+from llmx._types import Document, Result
 
 class Rec(BaseModel):
     value: str

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from llmx.cache import CachedAnswer, ResponseCache, cache_key
-from llmx.errors import CacheError
+from llmx._cache import CachedAnswer, ResponseCache, cache_key
+from llmx._errors import CacheError
 
 
 def test_key_is_stable_and_order_independent() -> None:
@@ -43,7 +43,7 @@ def test_disabled_and_refresh(tmp_path: Path) -> None:
 _WRITER = """
 import sys
 from pathlib import Path
-from llmx.cache import CachedAnswer, ResponseCache
+from llmx._cache import CachedAnswer, ResponseCache
 cache = ResponseCache(Path(sys.argv[1]))
 for i in range(int(sys.argv[2]), int(sys.argv[3])):
     cache.set(f"k{i}", CachedAnswer(f'{{"i": {i}}}'))

@@ -14,9 +14,9 @@ import pytest
 from pydantic import BaseModel
 
 import llmx
-from llmx.candidates import Candidate, groups, reader_for
+from llmx._candidates import Candidate, groups, reader_for
 from llmx.normalize import DocumentContext
-from llmx.schemas import load_schema
+from llmx._schemas import load_schema
 from llmx.testing import FakeOpenAI, structured
 
 ARTICLE = (

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from llmx.config import Settings, resolve_settings
-from llmx.errors import ConfigError
+from llmx._config import Settings, resolve_settings
+from llmx._errors import ConfigError
 
 
 def test_precedence(tmp_path: Path) -> None:

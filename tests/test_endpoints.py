@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, field_validator
 
-from llmx.config import Settings
-from llmx.endpoints import (
+from llmx._config import Settings
+from llmx._endpoints import (
     PROFILES,
     Endpoint,
     EndpointClient,
@@ -17,9 +17,9 @@ from llmx.endpoints import (
     detect_profile,
     fast_response_model,
 )
-from llmx.errors import ClientEndpointError, ConfigError, ExtractionError, TransientEndpointError
+from llmx._errors import ClientEndpointError, ConfigError, ExtractionError, TransientEndpointError
 from llmx.testing import FakeOpenAI, delay, drop, error, structured, text, tool_args
-from llmx.types import Usage
+from llmx._types import Usage
 from tests.support import client_for
 
 MESSAGES = [{"role": "user", "content": "Ada Lovelace, born 1815."}]

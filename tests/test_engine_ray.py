@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 import ray
 
-from llmx.errors import ConfigError, LlmxError
-from llmx.io import iter_documents
-from llmx.runner import RunOutcome, aextract_batch
-from llmx.shards import merge_shards, shard_files
+from llmx._errors import ConfigError, LlmxError
+from llmx._io import iter_documents
+from llmx._runner import RunOutcome, aextract_batch
+from llmx._shards import merge_shards, shard_files
 from llmx.testing import FakeOpenAI, Reply, error, structured
 from tests.corpus import RECORD, news
 from tests.support import default_sigint, endpoint_settings
@@ -376,7 +376,7 @@ async def test_stdin_is_refused_before_ray_starts(tmp_path: Path) -> None:
 def test_without_ray_installed_the_message_says_what_to_install(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['ray'] = None\n"
-        "from llmx.cli import main\n"
+        "from llmx._cli import main\n"
         "sys.argv = ['llmx', 'run', 'x.txt', '--engine', 'ray', '--base-url', "
         "'http://127.0.0.1:9/v1', '--model', 'm', '--out', sys.argv[1]]\n"
         "main()\n"

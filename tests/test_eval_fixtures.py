@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import pytest
 from pydantic import BaseModel
 
-from llmx.errors import EvalError
+from llmx._errors import EvalError
 from llmx.evals import Fixture, check_gold, gold_problems, load_fixtures
 from llmx.fields import MatchKey
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import pytest
 from pydantic import BaseModel
 
-from llmx.errors import EvalError, ExtractionError
+from llmx._errors import EvalError, ExtractionError
 from llmx.evals import (
     Fixture,
     PredictionOutcome,
@@ -24,7 +24,7 @@ from llmx.evals import (
     score_predictions_file,
 )
 from llmx.fields import MatchKey
-from llmx.types import Result, Usage
+from llmx._types import Result, Usage
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from llmx.evals import PredictionOutcome, Report, build_report, load_fixtures, to_html
-from llmx.evals.sources import source_views
+from llmx.evals._sources import source_views
 from llmx.fields import Evidence, MatchKey
 
 ROOT = Path(__file__).resolve().parents[1]

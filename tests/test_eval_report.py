@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 from rich.console import Console
 
-from llmx.errors import BaselineRegression, EvalError
+from llmx._errors import BaselineRegression, EvalError
 from llmx.evals import (
     Fixture,
     PredictionOutcome,

@@ -509,7 +509,7 @@ async def test_many_concurrent_requests_httpx(fake_openai: FakeOpenAI) -> None:
 @pytest.mark.slow
 def test_cli_process() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    cmd = [sys.executable, "-m", "llmx.testing.fake_openai", "--port", "0"]
+    cmd = [sys.executable, "-m", "llmx.testing", "--port", "0"]
     cmd += ["--latency", "0.01", "--reply-json", '{"name": "Ada", "age": 36}']
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT) as proc:
         try:

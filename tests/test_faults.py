@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-import llmx.engines
-from llmx.io import default_errors_path
-from llmx.ratelimit import RateLimiter
-from llmx.runner import RunOutcome, aextract_batch
+import llmx._engines
+from llmx._io import default_errors_path
+from llmx._ratelimit import RateLimiter
+from llmx._runner import RunOutcome, aextract_batch
 from llmx.testing import (
     FakeOpenAI,
     Reply,
@@ -36,7 +36,7 @@ from llmx.testing import (
     tool_args,
     truncated,
 )
-from llmx.types import Document
+from llmx._types import Document
 from tests.corpus import EVIDENCE, RECORD, docs, news
 from tests.support import endpoint_settings, read_jsonl
 
@@ -127,7 +127,7 @@ def limiters(monkeypatch: pytest.MonkeyPatch) -> list[RateLimiter]:
             super().__init__(*args, **kwargs)
             made.append(self)
 
-    monkeypatch.setattr(llmx.engines, "RateLimiter", Recording)
+    monkeypatch.setattr(llmx._engines, "RateLimiter", Recording)
     return made
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel
 
 from llmx.fields import Evidence, MatchKey
-from llmx.ground import (
+from llmx._ground import (
     GroundIndex,
     Located,
     contains_value,
@@ -16,7 +16,7 @@ from llmx.ground import (
     locate,
     normalize_for_match,
 )
-from llmx.text.clean import clean_text
+from llmx._text.clean import clean_text
 from tests.support import SEED_DIR
 
 

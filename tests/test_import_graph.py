@@ -1,5 +1,5 @@
 """The package's import graph, read from the source with ``ast``: no cycles, and the CLI
-on top (nothing in the library imports ``llmx.cli``).
+on top (nothing in the library imports ``llmx._cli``).
 
 Every import counts, wherever it is written (inside functions and ``TYPE_CHECKING``
 blocks too): a lazy import still makes one module depend on the other.
@@ -100,9 +100,9 @@ def test_the_package_has_no_import_cycle() -> None:
 def test_nothing_below_the_cli_imports_it() -> None:
     graph = library_graph()
     importers = {
-        name: sorted(t for t in targets if t == "llmx.cli" or t.startswith("llmx.cli."))
+        name: sorted(t for t in targets if t == "llmx._cli" or t.startswith("llmx._cli."))
         for name, targets in graph.items()
-        if not (name == "llmx.cli" or name.startswith("llmx.cli.")) and name not in CLI_ENTRY_POINTS
+        if not (name == "llmx._cli" or name.startswith("llmx._cli.")) and name not in CLI_ENTRY_POINTS
     }
     assert {name: cli for name, cli in importers.items() if cli} == {}
 

@@ -19,10 +19,10 @@ from pydantic import BaseModel, ValidationInfo, field_validator
 
 import llmx
 from llmx import _instructor
-from llmx.config import Settings
-from llmx.errors import ExtractionError, TransientEndpointError
+from llmx._config import Settings
+from llmx._errors import ExtractionError, TransientEndpointError
 from llmx.testing import FakeOpenAI, error, structured, text, tool_args
-from llmx.types import Usage
+from llmx._types import Usage
 from tests.support import client_for
 
 MESSAGES = [{"role": "user", "content": "Ada Lovelace, born 1815."}]

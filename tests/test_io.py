@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from llmx.errors import ExtractionError, InputError
-from llmx.io import (
+from llmx._errors import ExtractionError, InputError
+from llmx._io import (
     ResultWriter,
     compact_output,
     default_errors_path,
@@ -21,7 +21,7 @@ from llmx.io import (
     scan_output,
     write_error_report,
 )
-from llmx.types import Document, Result, Usage
+from llmx._types import Document, Result, Usage
 from tests.support import read_jsonl
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from llmx.errors import LocalModelError
+from llmx._errors import LocalModelError
 
 ARTICLE = (
     "发布时间：2023-02-08\n"
@@ -31,7 +31,7 @@ def bundled_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The bundled GGUF, assembled once for this module."""
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama-cpp-python is not installed (pip install 'llmx[local]')")
-    from llmx.local import ensure_model
+    from llmx._local import ensure_model
 
     data_dir = tmp_path_factory.mktemp("llmx-data")
     try:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from llmx.errors import LocalModelError
-from llmx.local.model import (
+from llmx._errors import LocalModelError
+from llmx._local.model import (
     BUNDLED_MODEL,
     ModelSpec,
     bundled_model_path,
@@ -182,7 +182,7 @@ RACER = textwrap.dedent(
     """
     import hashlib, json, sys, time
     from pathlib import Path
-    from llmx.local.model import ModelSpec, ensure_model
+    from llmx._local.model import ModelSpec, ensure_model
     site, data, go = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     spec = ModelSpec(**json.loads(sys.argv[4]))
     parts = sorted(site.glob("*/data/*.bin"))

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
-from llmx.errors import LocalModelError
-from llmx.local import (
+from llmx._errors import LocalModelError
+from llmx._local import (
     LocalServer,
     context_size_for,
     ensure_model,
     json_object_response_format,
     recommended_request_options,
 )
-from llmx.local.server import pid_alive
+from llmx._local.server import pid_alive
 
 ARTICLE = "近日，总投资139亿元的卫蓝新能源固态电池项目落户湖州南太湖新区。"
 

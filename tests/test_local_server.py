@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llmx.errors import LocalModelError
-from llmx.local.server import (
+from llmx._errors import LocalModelError
+from llmx._local.server import (
     LaunchConfig,
     LocalServer,
     context_size_for,
@@ -198,7 +198,7 @@ ORPHAN_PARENT = textwrap.dedent(
     import sys, threading, time
     sys.path.insert(0, sys.argv[3])
     from pathlib import Path
-    from llmx.local.server import LocalServer
+    from llmx._local.server import LocalServer
     script, model = sys.argv[1], Path(sys.argv[2])
     cmd = lambda c: [sys.executable, script, "--host", c.host, "--port", str(c.port)]
     box = []
@@ -237,7 +237,7 @@ SIGTERM_PARENT = textwrap.dedent(
     import sys, time
     sys.path.insert(0, sys.argv[3])
     from pathlib import Path
-    from llmx.local.server import LocalServer
+    from llmx._local.server import LocalServer
     script, model = sys.argv[1], Path(sys.argv[2])
     cmd = lambda c: [sys.executable, script, "--host", c.host, "--port", str(c.port)]
     s = LocalServer(model, command=cmd, die_with_parent=True)
@@ -316,7 +316,7 @@ def test_stale_state_is_cleaned(tmp_path: Path, model: Path) -> None:
 
 
 def test_cli_status_stop_and_model(tmp_path: Path, model: Path) -> None:
-    from llmx.cli.local import app
+    from llmx._cli.local import app
 
     runner = CliRunner()
     env = {"LLMX_DATA_DIR": str(tmp_path), "LLMX_LOCAL_MODEL": str(model)}
@@ -336,8 +336,8 @@ def test_cli_status_stop_and_model(tmp_path: Path, model: Path) -> None:
 
 
 def test_estimate_context_and_identity(model: Path) -> None:
-    from llmx.local.endpoint import estimate_context, model_identity
-    from llmx.local.model import BUNDLED_MODEL
+    from llmx._local.endpoint import estimate_context, model_identity
+    from llmx._local.model import BUNDLED_MODEL
 
     # 6000 chars + 2048 overhead + one re-ask's 2048 + the 2048 answer + margin
     assert estimate_context(6000, 2048) == 13312
@@ -349,7 +349,7 @@ def test_estimate_context_and_identity(model: Path) -> None:
 
 
 def test_recommended_request_options() -> None:
-    from llmx.local import json_object_response_format, recommended_request_options
+    from llmx._local import json_object_response_format, recommended_request_options
 
     opts = recommended_request_options()
     assert opts["mode"] == "json_object_schema"

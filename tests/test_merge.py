@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from llmx.fields import MatchKey
-from llmx.merge import dedupe_items, merge_records, name_similarity
+from llmx._merge import dedupe_items, merge_records, name_similarity
 from schemas.investment import InvestmentNews, Project, Stat
 
 

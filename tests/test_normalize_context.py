@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationInfo, field_validator
 
-from llmx.normalize.context import DocumentContext, get_context
-from llmx.normalize.places import Place
+from llmx.normalize._context import DocumentContext, get_context
+from llmx.normalize._places import Place
 
 
 class _Probe(BaseModel):

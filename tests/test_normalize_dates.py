@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from llmx.normalize.dates import date_supported, resolve_date, resolve_period
+from llmx.normalize._dates import date_supported, resolve_date, resolve_period
 
 PUB = date(2023, 2, 7)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmx.normalize.money import (
+from llmx.normalize._money import (
     find_money_spans,
     parse_chinese_number,
     parse_money,

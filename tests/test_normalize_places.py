@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from llmx.normalize.places import (
+from llmx.normalize._places import (
     Gazetteer,
     NameScanner,
     Place,

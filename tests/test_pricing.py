@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from llmx.errors import ConfigError
-from llmx.pricing import ModelPrice, PriceTable, estimate_cost, is_local_model, load_prices
-from llmx.types import Usage
+from llmx._errors import ConfigError
+from llmx._pricing import ModelPrice, PriceTable, estimate_cost, is_local_model, load_prices
+from llmx._types import Usage
 
 USAGE = Usage(prompt_tokens=1_000_000, completion_tokens=500_000, requests=3)
 

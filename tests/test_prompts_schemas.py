@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from llmx.errors import PromptError, SchemaError
-from llmx.prompts import available_prompts, load_prompt, parse_prompt, schema_outline
-from llmx.schemas import available_schemas, load_schema, schema_fingerprint
+from llmx._errors import PromptError, SchemaError
+from llmx._prompts import available_prompts, load_prompt, parse_prompt, schema_outline
+from llmx._schemas import available_schemas, load_schema, schema_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def test_user_schema_by_path_and_module(tmp_path: Path, monkeypatch: pytest.Monk
         ("nosuchschema", "unknown schema"),
         ("missing/file.py:X", "not found"),
         ("schemas/investment.py:Nope", "no class 'Nope'"),
-        ("llmx.errors:LlmxError", "not a Pydantic model"),
+        ("llmx._errors:LlmxError", "not a Pydantic model"),
         ("no_such_module_xyz:Thing", "cannot import"),
     ],
 )

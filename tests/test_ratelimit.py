@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from llmx.errors import ConfigError
-from llmx.ratelimit import (
+from llmx._errors import ConfigError
+from llmx._ratelimit import (
     ConcurrencyGovernor,
     FakeClock,
     RateLimiter,

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from llmx.review import ReviewIndex, ReviewSettings, create_app, render_static
-from llmx.review.server import serve_in_thread
+from llmx._review import ReviewIndex, ReviewSettings, create_app, render_static
+from llmx._review.server import serve_in_thread
 from tests.review_seed import Seed, make_seed
 
 pytestmark = pytest.mark.browser

@@ -18,9 +18,9 @@ import sqlite_utils
 from typer.testing import CliRunner
 
 import llmx
-from llmx.cli import app
-from llmx.errors import ConfigError
-from llmx.schemas import load_schema
+from llmx._cli import app
+from llmx._errors import ConfigError
+from llmx._schemas import load_schema
 from llmx.testing import FakeOpenAI, Reply, error, structured
 from tests.support import endpoint_settings
 
@@ -488,7 +488,7 @@ def test_investment_entity_name_hook() -> None:
 
 def test_a_block_larger_than_max_block_still_joins_each_figure(tmp_path: Path) -> None:
     # 120 reports of four figures of one region: one block, larger than MAX_BLOCK
-    from llmx.tables.entities import MAX_BLOCK
+    from llmx._tables.entities import MAX_BLOCK
 
     def stat(i: int) -> dict[str, Any]:
         return {
@@ -514,7 +514,7 @@ def test_a_block_larger_than_max_block_still_joins_each_figure(tmp_path: Path) -
 
 
 def test_similarity_cuts_shared_affixes() -> None:
-    from llmx.tables.entities import similarity
+    from llmx._tables.entities import similarity
 
     assert similarity("卫蓝固态电池", "卫蓝新能源固态电池") >= 0.85  # contained
     assert similarity("逸正恒光伏组件基地", "鑫恒光伏组件基地") < 0.5  # shared tail only

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from llmx.text.boilerplate import find_boilerplate
-from llmx.text.clean import clean_text
+from llmx._text.boilerplate import find_boilerplate
+from llmx._text.clean import clean_text
 from tests.support import SEED_DIR
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmx.text.chunk import Chunk, chunk_text, split_sentences
-from llmx.text.clean import clean_text
+from llmx._text.chunk import Chunk, chunk_text, split_sentences
+from llmx._text.clean import clean_text
 from tests.support import SEED_DIR
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmx.text.clean import (
+from llmx._text.clean import (
     CleanText,
     TextBuilder,
     anti_scraping_edits,

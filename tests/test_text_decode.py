@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from llmx.errors import InputError
-from llmx.text.decode import decode, decode_bytes, looks_like_html, to_text
+from llmx._errors import InputError
+from llmx._text.decode import decode, decode_bytes, looks_like_html, to_text
 from tests.support import SEED_DIR
 
 SEEDS = sorted(SEED_DIR.glob("[0-9]*.txt"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmx.text.html import html_to_text
+from llmx._text.html import html_to_text
 
 STORY = (
     "<p>6日，500多人的湖州招商“特战队”相继启程奔赴招商一线，驻扎沪苏、北京、深圳三大招商引才中心。</p>"

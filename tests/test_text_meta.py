@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from llmx.text.meta import find_published
+from llmx._text.meta import find_published
 from tests.support import SEED_DIR
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from llmx.types import Document
+from llmx._types import Document
 
 EVIDENCE = "湖州新能源科技有限公司投资50亿元建设年产10GWh固态电池项目"
 

@@ -194,9 +194,9 @@ def pair_scores(db: Path, truth: dict[tuple[str, int], int]) -> dict[str, float]
 
 _CHILD = r"""
 import json, resource, sys, time
-from llmx.tables import export_tables
-import llmx.schemas, pyarrow, pyarrow.parquet
-schema = llmx.schemas.load_schema("investment")
+from llmx._tables import export_tables
+import llmx._schemas, pyarrow, pyarrow.parquet
+schema = llmx._schemas.load_schema("investment")
 pyarrow.array([1])  # the first conversion imports pandas (+50 MB): a constant, not data
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 out, to, fmt, entities = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"

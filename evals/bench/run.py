@@ -60,7 +60,7 @@ if str(REPO) not in sys.path:  # ``python evals/bench/run.py``
     sys.path.insert(0, str(REPO))
 
 from evals.bench.corpus import RECORD, documents, text_for  # noqa: E402
-from llmx.types import Result  # noqa: E402
+from llmx._types import Result  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SCHEMA = "investment"
@@ -135,7 +135,7 @@ def fake_server(latency: float) -> Iterator[Server]:
         [
             sys.executable,
             "-m",
-            "llmx.testing.fake_openai",
+            "llmx.testing",
             "--port",
             "0",
             "--latency",
@@ -198,7 +198,7 @@ def llmx_run(
     elapsed time) and ``actors`` actors share ``concurrency``; the client CPU is then the
     driver's only (the actors run in Ray's worker processes).
     """
-    from llmx.runner import aextract_batch
+    from llmx._runner import aextract_batch
 
     out = work / out_name
     inputs: Any = documents(n, unique=unique, prefix=prefix)
@@ -282,18 +282,18 @@ def breakdown(url: str, n: int, work: Path) -> dict[str, float]:
     import httpx
     import openai
 
-    from llmx.cache import CachedAnswer, ResponseCache, cache_key
-    from llmx.config import Settings
-    from llmx.endpoints import Endpoint, EndpointClient, fast_response_model
-    from llmx.extractor import Extractor
-    from llmx.ground import ground_record
-    from llmx.io import ResultWriter
-    from llmx.normalize.context import DocumentContext
-    from llmx.schemas import load_schema
-    from llmx.text.clean import clean_text
-    from llmx.text.decode import to_text
-    from llmx.text.meta import find_published
-    from llmx.types import Usage
+    from llmx._cache import CachedAnswer, ResponseCache, cache_key
+    from llmx._config import Settings
+    from llmx._endpoints import Endpoint, EndpointClient, fast_response_model
+    from llmx._extractor import Extractor
+    from llmx._ground import ground_record
+    from llmx._io import ResultWriter
+    from llmx.normalize._context import DocumentContext
+    from llmx._schemas import load_schema
+    from llmx._text.clean import clean_text
+    from llmx._text.decode import to_text
+    from llmx._text.meta import find_published
+    from llmx._types import Usage
 
     schema = load_schema(SCHEMA)
     model = fast_response_model(schema)
@@ -373,7 +373,7 @@ def breakdown(url: str, n: int, work: Path) -> dict[str, float]:
                 json.loads(data["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])
             timings["raw HTTP (httpx + JSON)"] = (time.process_time() - start) / n * 1000
         # the SDK as it comes (httpx, typed parameters), then as llmx calls it: the aiohttp
-        # transport and the request body as extra_body (llmx.endpoints.EndpointClient._send)
+        # transport and the request body as extra_body (llmx._endpoints.EndpointClient._send)
         for label, http_client, typed in (
             ("openai SDK call, SDK defaults (httpx, typed parameters)", None, True),
             ("openai SDK call", openai.DefaultAioHttpClient(), False),
@@ -418,8 +418,8 @@ def instructor_baseline(url: str, n: int) -> dict[str, Any]:
     import instructor
     import openai
 
-    from llmx.extractor import Extractor
-    from llmx.schemas import load_schema
+    from llmx._extractor import Extractor
+    from llmx._schemas import load_schema
 
     schema = load_schema(SCHEMA)
     extractor = Extractor(schema, cache=False)
@@ -496,7 +496,7 @@ class _RssSampler:
 
 def memory_child(url: str, n: int, unique: int, work: Path, concurrency: int) -> dict[str, Any]:
     """Body of the memory subprocess: one run over ``n`` cycling documents."""
-    from llmx.runner import aextract_batch
+    from llmx._runner import aextract_batch
 
     sampler = _RssSampler(max(1, n // 10))
     baseline_rss = _current_rss_mb()

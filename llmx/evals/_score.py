@@ -1,0 +1,573 @@
+"""Scoring one prediction against its gold record, generic over any Pydantic schema.
+
+Counting follows the investment spec ("How a prediction is scored"):
+
+* a matching field is a true positive (TP);
+* a wrong value is a false positive **and** a false negative (FP + FN);
+* a value where gold has null is an FP; a null where gold has a value is an FN;
+* an unpaired predicted record counts every filled field as FP, an unpaired gold
+  record every filled field as FN (nothing when it is ``$optional``);
+* a field left out of a gold record is not scored; evidence quotes are skipped.
+
+Field names are dotted paths from the schema root (``projects.amount.value``,
+``projects.location.city``). Top-level list fields of the schema are *record
+lists*; top-level scalar fields form one implicit record whose list is ``$root``.
+
+Gold ``$any_of`` values: every alternative is tried and the one that scores best
+(most ``TP - FP - FN``) counts. A null prediction against ``[v, null]`` costs
+nothing; a wrong prediction against it costs just one FP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from llmx.evals._compare import (
+    LeafSpec,
+    ListSpec,
+    ModelSpec,
+    MoneyValue,
+    ScoreConfig,
+    Spec,
+    alternatives,
+    is_any_of,
+    is_empty,
+    leaf_match,
+    money_leaf,
+    money_value,
+    schema_spec,
+    scored_fields,
+)
+from llmx.evals._pairing import first_record, is_optional, pair_records, pair_values
+from llmx.fields import match_keys
+
+ROOT = "$root"
+
+Outcome = Literal["wrong", "missed", "spurious"]
+
+
+@dataclass(frozen=True)
+class Counts:
+    """True/false positive and false negative counts with micro P/R/F1.
+
+    With nothing predicted and nothing to find, precision, recall and F1 are 1.
+    """
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
+
+    @property
+    def support(self) -> int:
+        """Gold values scored: ``tp + fn``."""
+        return self.tp + self.fn
+
+    @property
+    def precision(self) -> float:
+        if self.tp + self.fp == 0:
+            return 1.0 if self.fn == 0 else 0.0
+        return self.tp / (self.tp + self.fp)
+
+    @property
+    def recall(self) -> float:
+        if self.tp + self.fn == 0:
+            return 1.0 if self.fp == 0 else 0.0
+        return self.tp / (self.tp + self.fn)
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 0.0 if p + r == 0 else 2 * p * r / (p + r)
+
+    @property
+    def net(self) -> int:
+        return self.tp - self.fp - self.fn
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Counts:
+        return cls(int(data.get("tp", 0)), int(data.get("fp", 0)), int(data.get("fn", 0)))
+
+
+@dataclass(frozen=True)
+class RecordCounts:
+    """Record-level pairing counts of one list."""
+
+    gold: int = 0
+    pred: int = 0
+    paired: int = 0
+    unpaired_gold: int = 0
+    unpaired_pred: int = 0
+    optional_unpaired: int = 0
+
+    def __add__(self, other: RecordCounts) -> RecordCounts:
+        return RecordCounts(
+            self.gold + other.gold,
+            self.pred + other.pred,
+            self.paired + other.paired,
+            self.unpaired_gold + other.unpaired_gold,
+            self.unpaired_pred + other.unpaired_pred,
+            self.optional_unpaired + other.optional_unpaired,
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "gold": self.gold,
+            "pred": self.pred,
+            "paired": self.paired,
+            "unpaired_gold": self.unpaired_gold,
+            "unpaired_pred": self.unpaired_pred,
+            "optional_unpaired": self.optional_unpaired,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecordCounts:
+        return cls(**{k: int(data.get(k, 0)) for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    """One wrong, missed or spurious field, with the record it belongs to."""
+
+    list: str
+    field: str
+    outcome: Outcome
+    gold: Any = None
+    pred: Any = None
+    gold_index: int | None = None
+    pred_index: int | None = None
+    label: str | None = None
+    gold_evidence: str | None = None
+    pred_evidence: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "list": self.list,
+            "field": self.field,
+            "outcome": self.outcome,
+            "gold": self.gold,
+            "pred": self.pred,
+            "gold_index": self.gold_index,
+            "pred_index": self.pred_index,
+            "label": self.label,
+            "gold_evidence": self.gold_evidence,
+            "pred_evidence": self.pred_evidence,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FieldDiff:
+        outcome = data.get("outcome")
+        if outcome not in ("wrong", "missed", "spurious"):
+            raise ValueError(f"unknown diff outcome {outcome!r}")
+        return cls(
+            list=str(data.get("list", ROOT)),
+            field=str(data.get("field", "")),
+            outcome=outcome,
+            gold=data.get("gold"),
+            pred=data.get("pred"),
+            gold_index=data.get("gold_index"),
+            pred_index=data.get("pred_index"),
+            label=data.get("label"),
+            gold_evidence=data.get("gold_evidence"),
+            pred_evidence=data.get("pred_evidence"),
+        )
+
+
+@dataclass(frozen=True)
+class PairInfo:
+    """How a gold and a predicted record were paired (index ``None``: unpaired)."""
+
+    list: str
+    gold_index: int | None
+    pred_index: int | None
+    similarity: float | None = None
+    label: str | None = None
+    optional: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "list": self.list,
+            "gold_index": self.gold_index,
+            "pred_index": self.pred_index,
+            "similarity": None if self.similarity is None else round(self.similarity, 4),
+            "label": self.label,
+            "optional": self.optional,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PairInfo:
+        return cls(
+            list=str(data.get("list", ROOT)),
+            gold_index=data.get("gold_index"),
+            pred_index=data.get("pred_index"),
+            similarity=data.get("similarity"),
+            label=data.get("label"),
+            optional=bool(data.get("optional", False)),
+        )
+
+
+@dataclass
+class DocumentScore:
+    """The score of one document: counts per field and list, and what went wrong."""
+
+    doc_id: str
+    fields: dict[str, Counts] = field(default_factory=dict)
+    lists: dict[str, Counts] = field(default_factory=dict)
+    records: dict[str, RecordCounts] = field(default_factory=dict)
+    diffs: list[FieldDiff] = field(default_factory=list)
+    pairs: list[PairInfo] = field(default_factory=list)
+    error: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    @property
+    def counts(self) -> Counts:
+        total = Counts()
+        for c in self.fields.values():
+            total = total + c
+        return total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "error": self.error,
+            "counts": self.counts.to_dict(),
+            "fields": {k: v.to_dict() for k, v in sorted(self.fields.items())},
+            "lists": {k: v.to_dict() for k, v in sorted(self.lists.items())},
+            "records": {k: v.to_dict() for k, v in sorted(self.records.items())},
+            "diffs": [d.to_dict() for d in self.diffs],
+            "pairs": [p.to_dict() for p in self.pairs],
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DocumentScore:
+        return cls(
+            doc_id=str(data["doc_id"]),
+            fields={k: Counts.from_dict(v) for k, v in data.get("fields", {}).items()},
+            lists={k: Counts.from_dict(v) for k, v in data.get("lists", {}).items()},
+            records={k: RecordCounts.from_dict(v) for k, v in data.get("records", {}).items()},
+            diffs=[FieldDiff.from_dict(d) for d in data.get("diffs", [])],
+            pairs=[PairInfo.from_dict(p) for p in data.get("pairs", [])],
+            error=data.get("error"),
+            info=dict(data.get("info") or {}),
+        )
+
+
+# ------------------------------------------------------------------------- tallying
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """The record a field belongs to, for diffs."""
+
+    list: str = ROOT
+    gold_index: int | None = None
+    pred_index: int | None = None
+    label: str | None = None
+    gold_evidence: str | None = None
+    pred_evidence: str | None = None
+
+
+@dataclass
+class _Tally:
+    fields: dict[str, Counts] = field(default_factory=dict)
+    records: dict[str, RecordCounts] = field(default_factory=dict)
+    diffs: list[FieldDiff] = field(default_factory=list)
+    pairs: list[PairInfo] = field(default_factory=list)
+
+    def count(self, name: str, counts: Counts) -> None:
+        self.fields[name] = self.fields.get(name, Counts()) + counts
+
+    def merge(self, other: _Tally) -> None:
+        for name, counts in other.fields.items():
+            self.count(name, counts)
+        for name, rc in other.records.items():
+            self.records[name] = self.records.get(name, RecordCounts()) + rc
+        self.diffs.extend(other.diffs)
+        self.pairs.extend(other.pairs)
+
+    def total(self) -> Counts:
+        total = Counts()
+        for c in self.fields.values():
+            total = total + c
+        return total
+
+
+def _best(tallies: list[_Tally]) -> _Tally:
+    """The alternative that scores best: highest TP-FP-FN, then most TP."""
+    best = tallies[0]
+    best_key = (best.total().net, best.total().tp)
+    for tally in tallies[1:]:
+        key = (tally.total().net, tally.total().tp)
+        if key > best_key:
+            best, best_key = tally, key
+    return best
+
+
+def _display(value: Any) -> Any:
+    if isinstance(value, MoneyValue):
+        return value.to_json()
+    if is_any_of(value):
+        return {"$any_of": [_display(a) for a in alternatives(value)]}
+    return value
+
+
+_OUTCOME_COUNTS: dict[str, Counts] = {
+    "match": Counts(1, 0, 0),
+    "none": Counts(),
+    "wrong": Counts(0, 1, 1),
+    "missed": Counts(0, 0, 1),
+    "spurious": Counts(0, 1, 0),
+}
+
+
+def _leaf_outcome(spec: LeafSpec, gold: Any, pred: Any, config: ScoreConfig) -> str:
+    g_empty, p_empty = is_empty(gold), is_empty(pred)
+    if g_empty and p_empty:
+        return "none"
+    if g_empty:
+        return "spurious"
+    if p_empty:
+        return "missed"
+    return "match" if leaf_match(spec, gold, pred, config) else "wrong"
+
+
+def _score_leaf(
+    spec: LeafSpec, name: str, gold: Any, pred: Any, ctx: _Ctx, config: ScoreConfig
+) -> _Tally:
+    outcomes = [_leaf_outcome(spec, alt, pred, config) for alt in alternatives(gold)]
+    outcome = max(outcomes, key=lambda o: (_OUTCOME_COUNTS[o].net, _OUTCOME_COUNTS[o].tp))
+    tally = _Tally()
+    counts = _OUTCOME_COUNTS[outcome]
+    if counts != Counts():
+        tally.count(name, counts)
+    if outcome in ("wrong", "missed", "spurious"):
+        tally.diffs.append(
+            FieldDiff(
+                list=ctx.list,
+                field=name,
+                outcome=outcome,  # type: ignore[arg-type]
+                gold=_display(gold),
+                pred=_display(pred),
+                gold_index=ctx.gold_index,
+                pred_index=ctx.pred_index,
+                label=ctx.label,
+                gold_evidence=ctx.gold_evidence,
+                pred_evidence=ctx.pred_evidence,
+            )
+        )
+    return tally
+
+
+def _score(spec: Spec, name: str, gold: Any, pred: Any, ctx: _Ctx, config: ScoreConfig) -> _Tally:
+    if isinstance(spec, LeafSpec):
+        return _score_leaf(spec, name, gold, pred, ctx, config)
+    if is_any_of(gold):
+        return _best([_score(spec, name, alt, pred, ctx, config) for alt in alternatives(gold)])
+    if isinstance(spec, ModelSpec):
+        return _score_model(spec, name, gold, pred, ctx, config)
+    return _score_list(spec, name, gold, pred, ctx, config)
+
+
+def _score_model(
+    spec: ModelSpec, path: str, gold: Any, pred: Any, ctx: _Ctx, config: ScoreConfig
+) -> _Tally:
+    tally = _Tally()
+    g: dict[str, Any] = gold if isinstance(gold, dict) else dict.fromkeys(spec.fields)
+    p: dict[str, Any] = pred if isinstance(pred, dict) else {}
+    for dotted, sub in scored_fields(spec, config, path).items():
+        key = dotted.rsplit(".", 1)[-1]
+        if key not in g:
+            continue  # left out of gold: not scored
+        if spec.money and key == "value":
+            gval = money_value(spec, g) if isinstance(gold, dict) else None
+            pval = money_value(spec, p) if isinstance(pred, dict) else None
+            tally.merge(_score_leaf(money_leaf(spec), dotted, gval, pval, ctx, config))
+        else:
+            tally.merge(_score(sub, dotted, g[key], p.get(key), ctx, config))
+    return tally
+
+
+def _label(spec: ModelSpec, record: Any) -> str | None:
+    rec = first_record(record)
+    if rec is None:
+        return None
+    keys = match_keys(spec.model)
+    parts: list[str] = []
+    for key in sorted(keys, key=lambda k: -keys[k]):
+        for alt in alternatives(rec.get(key)):
+            if not is_empty(alt) and not isinstance(alt, dict | list):
+                parts.append(str(alt))
+                break
+    return " · ".join(parts) or None
+
+
+def _evidence(spec: ModelSpec, record: Any) -> str | None:
+    rec = first_record(record)
+    if rec is None or spec.evidence is None:
+        return None
+    value = rec.get(spec.evidence)
+    return value if isinstance(value, str) else None
+
+
+def _score_list(
+    spec: ListSpec, path: str, gold: Any, pred: Any, ctx: _Ctx, config: ScoreConfig
+) -> _Tally:
+    gold_items = gold if isinstance(gold, list) else ([] if is_empty(gold) else [gold])
+    pred_items = pred if isinstance(pred, list) else ([] if is_empty(pred) else [pred])
+    tally = _Tally()
+    item = spec.item
+    if isinstance(item, LeafSpec):
+        pairing = pair_values(item, gold_items, pred_items, config)
+        for i, j, _ in pairing.pairs:
+            tally.merge(_score_leaf(item, path, gold_items[i], pred_items[j], ctx, config))
+        for i in pairing.unpaired_gold:
+            tally.merge(_score_leaf(item, path, gold_items[i], None, ctx, config))
+        for j in pairing.unpaired_pred:
+            tally.merge(_score_leaf(item, path, None, pred_items[j], ctx, config))
+        return tally
+    if isinstance(item, ListSpec):  # lists of lists: compare whole items exactly
+        return _score_list(ListSpec(LeafSpec("exact")), path, gold, pred, ctx, config)
+
+    pairing = pair_records(item, gold_items, pred_items, config)
+    optional_unpaired = [i for i in pairing.unpaired_gold if is_optional(gold_items[i])]
+
+    def child(gi: int | None, pj: int | None) -> _Ctx:
+        g = gold_items[gi] if gi is not None else None
+        p = pred_items[pj] if pj is not None else None
+        return _Ctx(
+            list=path,
+            gold_index=gi,
+            pred_index=pj,
+            label=_label(item, g) or _label(item, p),
+            gold_evidence=_evidence(item, g),
+            pred_evidence=_evidence(item, p),
+        )
+
+    for i, j, sim in pairing.pairs:
+        c = child(i, j)
+        tally.merge(_score(item, path, gold_items[i], pred_items[j], c, config))
+        tally.pairs.append(PairInfo(path, i, j, sim, c.label, is_optional(gold_items[i])))
+    for i in pairing.unpaired_gold:
+        c = child(i, None)
+        optional = i in optional_unpaired
+        if not optional:
+            tally.merge(_score(item, path, gold_items[i], None, c, config))
+        tally.pairs.append(PairInfo(path, i, None, None, c.label, optional))
+    for j in pairing.unpaired_pred:
+        c = child(None, j)
+        tally.merge(_score(item, path, None, pred_items[j], c, config))
+        tally.pairs.append(PairInfo(path, None, j, None, c.label))
+    tally.records[path] = tally.records.get(path, RecordCounts()) + RecordCounts(
+        gold=len(gold_items),
+        pred=len(pred_items),
+        paired=len(pairing.pairs),
+        unpaired_gold=len(pairing.unpaired_gold) - len(optional_unpaired),
+        unpaired_pred=len(pairing.unpaired_pred),
+        optional_unpaired=len(optional_unpaired),
+    )
+    return tally
+
+
+# ------------------------------------------------------------------------ public API
+
+
+def record_lists(schema: type[BaseModel]) -> list[str]:
+    """Names of the top-level list-of-model fields of a schema (its record lists)."""
+    spec = schema_spec(schema)
+    return [
+        name
+        for name, sub in spec.fields.items()
+        if isinstance(sub, ListSpec) and isinstance(sub.item, ModelSpec)
+    ]
+
+
+def prediction_dict(pred: BaseModel | dict[str, Any] | None) -> Any:
+    """A prediction as plain JSON data.
+
+    Dicts are scored as they are, never re-validated: a schema's validators may
+    normalise with document context (publication date, home region) that the
+    scorer does not have, and the extraction path has already run them.
+    """
+    if isinstance(pred, BaseModel):
+        return pred.model_dump(mode="json")
+    return pred
+
+
+def score_document(
+    schema: type[BaseModel],
+    gold: dict[str, Any],
+    pred: BaseModel | dict[str, Any] | None,
+    *,
+    doc_id: str = "",
+    config: ScoreConfig | None = None,
+    error: str | None = None,
+) -> DocumentScore:
+    """Score one predicted record (``None``: nothing predicted) against its gold record."""
+    config = config or ScoreConfig()
+    spec = schema_spec(schema)
+    pdata = prediction_dict(pred)
+    tally = _score_model(spec, "", gold, pdata if isinstance(pdata, dict) else {}, _Ctx(), config)
+    lists = set(record_lists(schema))
+    per_list: dict[str, Counts] = {}
+    for name, counts in tally.fields.items():
+        top = name.split(".", 1)[0]
+        key = top if top in lists else ROOT
+        per_list[key] = per_list.get(key, Counts()) + counts
+    for name in lists:
+        per_list.setdefault(name, Counts())
+    return DocumentScore(
+        doc_id=doc_id,
+        fields=tally.fields,
+        lists=per_list,
+        records=tally.records,
+        diffs=tally.diffs,
+        pairs=tally.pairs,
+        error=error,
+    )
+
+
+def sum_counts(items: list[dict[str, Counts]]) -> dict[str, Counts]:
+    """Add up per-key counts over several documents."""
+    out: dict[str, Counts] = {}
+    for item in items:
+        for key, counts in item.items():
+            out[key] = out.get(key, Counts()) + counts
+    return out
+
+
+def field_names(schema: type[BaseModel], config: ScoreConfig | None = None) -> list[str]:
+    """Every scored field path of a schema, in schema order (used to order reports)."""
+    config = config or ScoreConfig()
+    out: list[str] = []
+
+    def walk(spec: Spec, path: str) -> None:
+        if isinstance(spec, LeafSpec):
+            out.append(path)
+        elif isinstance(spec, ListSpec):
+            walk(spec.item, path)
+        else:
+            for dotted, sub in scored_fields(spec, config, path).items():
+                walk(sub, dotted)
+
+    walk(schema_spec(schema), "")
+    return out
