@@ -17,7 +17,7 @@ the field markers for schema authors and the exception tree.
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from llmx._config import Settings, resolve_settings
+from llmx._config import Settings, SettingsChanges, resolve_settings
 from llmx._errors import (
     BaselineRegression,
     CacheError,
@@ -34,8 +34,8 @@ from llmx._errors import (
     TransientEndpointError,
     TruncatedAnswerError,
 )
-from llmx.fields import Compare, Evidence, MatchKey
 from llmx._types import Document, GroundingInfo, Result, Usage
+from llmx.fields import Compare, Evidence, MatchKey
 
 if TYPE_CHECKING:
     from llmx._candidates import Candidate, CandidateReader
@@ -100,6 +100,7 @@ __all__ = [
     "RunOutcome",
     "SchemaError",
     "Settings",
+    "SettingsChanges",
     "TransientEndpointError",
     "TruncatedAnswerError",
     "Usage",

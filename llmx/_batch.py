@@ -91,10 +91,6 @@ class BatchSummary:
         return self.usage.requests
 
     @property
-    def cache_hits(self) -> int:
-        return self.cached
-
-    @property
     def docs_per_second(self) -> float:
         return self.processed / self.elapsed if self.elapsed > 0 else 0.0
 
@@ -127,7 +123,6 @@ class BatchSummary:
             "cached": self.cached,
             "usage": self.usage.to_dict(),
             "requests": self.requests,
-            "cache_hits": self.cache_hits,
             "cost_usd": None if self.cost is None else round(self.cost, 6),
             "elapsed": round(self.elapsed, 3),
             "docs_per_second": round(self.docs_per_second, 3),

@@ -41,12 +41,6 @@ import openai
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from llmx._instructor import (
-    IncompleteOutputException,
-    InstructorRetryException,
-    StructuredClient,
-)
-from llmx._instructor import fast_response_model as fast_response_model  # for callers
 from llmx._config import Settings
 from llmx._errors import (
     ClientEndpointError,
@@ -55,6 +49,12 @@ from llmx._errors import (
     TransientEndpointError,
     TruncatedAnswerError,
 )
+from llmx._instructor import (
+    IncompleteOutputException,
+    InstructorRetryException,
+    StructuredClient,
+)
+from llmx._instructor import fast_response_model as fast_response_model  # for callers
 from llmx._ratelimit import RateLimiter, estimate_tokens
 from llmx._types import Usage
 
@@ -244,8 +244,9 @@ def _raw_content(completion: Any, mode: OutputMode) -> str:
     return content
 
 
-def _is_loopback(endpoint: Endpoint) -> bool:
-    host = urlparse(endpoint.base_url or "").hostname or ""
+def is_loopback(base_url: str | None) -> bool:
+    """Whether ``base_url`` names this machine (``localhost``, ``127.x.x.x``, ``::1``)."""
+    host = urlparse(base_url or "").hostname or ""
     return host in {"localhost", "::1"} or host.startswith("127.")
 
 
@@ -380,7 +381,7 @@ class EndpointClient:
             api_key=endpoint.api_key or "not-needed",
             max_retries=0,
             timeout=settings.request_timeout,
-            http_client=_http_client(settings.http_client, loopback=_is_loopback(endpoint)),
+            http_client=_http_client(settings.http_client, loopback=is_loopback(endpoint.base_url)),
         )
         self._structured = StructuredClient(
             self._openai, self._send, _INSTRUCTOR_MODES[endpoint.mode]

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Coroutine
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Unpack
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,12 +27,11 @@ from llmx._candidates import (
     groups,
     reader_for,
 )
-from llmx._config import Settings, resolve_settings
+from llmx._config import Settings, SettingsChanges, resolve_settings
 from llmx._endpoints import Endpoint, EndpointClient, fast_response_model, request_params
 from llmx._errors import ConfigError, ExtractionError, LlmxError, TruncatedAnswerError
 from llmx._ground import ground_record
 from llmx._merge import merge_records, name_similarity, same_item
-from llmx.normalize._context import DocumentContext
 from llmx._prompts import Prompt, load_prompt, schema_outline
 from llmx._ratelimit import RateLimiter
 from llmx._schemas import load_schema, schema_fingerprint, schema_json
@@ -41,6 +40,7 @@ from llmx._text.clean import CleanText, clean_text
 from llmx._text.decode import to_text
 from llmx._text.meta import find_published
 from llmx._types import Document, GroundingInfo, Result, Usage
+from llmx.normalize._context import DocumentContext
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -73,7 +73,7 @@ class Extractor(Generic[M]):
         *,
         prompt: str | Prompt | None = None,
         settings: Settings | None = None,
-        **overrides: Any,
+        **overrides: Unpack[SettingsChanges],
     ) -> None:
         if settings is None:
             settings = resolve_settings(overrides)
@@ -725,7 +725,7 @@ def extract(
     prompt: str | None = None,
     published: date | str | None = None,
     settings: Settings | None = None,
-    **overrides: Any,
+    **overrides: Unpack[SettingsChanges],
 ) -> Result[M]:
     """Extract one record of ``schema`` from ``text`` (one-shot, synchronous)."""
     with Extractor(schema, prompt=prompt, settings=settings, **overrides) as ex:
@@ -739,7 +739,7 @@ async def aextract(
     prompt: str | None = None,
     published: date | str | None = None,
     settings: Settings | None = None,
-    **overrides: Any,
+    **overrides: Unpack[SettingsChanges],
 ) -> Result[M]:
     """Extract one record of ``schema`` from ``text`` (one-shot, asynchronous)."""
     async with Extractor(schema, prompt=prompt, settings=settings, **overrides) as ex:

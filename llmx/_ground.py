@@ -23,9 +23,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from rapidfuzz import fuzz
 
-from llmx.fields import evidence_field, match_keys
 from llmx._text.clean import CleanText, clean_text
 from llmx._types import GroundingInfo
+from llmx.fields import evidence_field, match_keys
 
 __all__ = [
     "DEFAULT_THRESHOLD",

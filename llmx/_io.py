@@ -61,6 +61,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, Literal, Self
 
 from llmx._errors import ConfigError, InputError, LlmxError
+from llmx._text.decode import DEFAULT_MAX_BYTES
 from llmx._types import Document, Result, Usage
 
 __all__ = [
@@ -86,7 +87,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BYTES = 20 * 2**20
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".html", ".htm"})
 JSONL_SUFFIX = ".jsonl"
 _GLOB_CHARS = frozenset("*?[")

@@ -15,12 +15,12 @@ import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Unpack
 
 from pydantic import BaseModel
 
 from llmx._batch import BatchSummary, ProgressSink, run_batch
-from llmx._config import Settings, resolve_settings
+from llmx._config import Settings, SettingsChanges, resolve_settings
 from llmx._engines import (
     Engine,
     EngineOutcome,
@@ -92,7 +92,7 @@ async def aextract_batch(
     ray_address: str | None = None,
     actors: int | None = None,
     shards: bool = False,
-    **overrides: Any,
+    **overrides: Unpack[SettingsChanges],
 ) -> RunOutcome:
     """Extract every input document into the JSONL file ``out``.
 
@@ -290,7 +290,7 @@ def extract_batch(
     ray_address: str | None = None,
     actors: int | None = None,
     shards: bool = False,
-    **overrides: Any,
+    **overrides: Unpack[SettingsChanges],
 ) -> RunOutcome:
     """Synchronous :func:`aextract_batch` (``overrides`` are :class:`Settings` fields)."""
     return asyncio.run(

@@ -105,10 +105,6 @@ def load_schema(spec: str) -> type[BaseModel]:
     )
 
 
-def schema_name(schema: type[BaseModel]) -> str:
-    return schema.__name__
-
-
 @cache
 def _json_schema(schema: type[BaseModel]) -> dict[str, Any]:
     """pydantic's JSON schema of ``schema``, built once per class (~10 ms each time);

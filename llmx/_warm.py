@@ -9,10 +9,10 @@ arrive instead of while they wait.
 from __future__ import annotations
 
 from llmx._endpoints import fast_response_model
-from llmx.normalize._places import home_region
 from llmx._prompts import available_prompts, load_prompt
 from llmx._schemas import available_schemas, load_schema
 from llmx._text.clean import clean_text
+from llmx.normalize._places import home_region
 
 clean_text("招商引資項目")  # OpenCC's converters
 home_region("浙江省湖州市")  # the gazetteer and its name scanner

@@ -20,6 +20,16 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+__all__ = [
+    "ComparatorName",
+    "Compare",
+    "Evidence",
+    "MatchKey",
+    "evidence_field",
+    "marker",
+    "match_keys",
+]
+
 ComparatorName = Literal["text", "exact", "number", "money", "date", "percent", "model", "ignore"]
 
 

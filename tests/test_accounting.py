@@ -17,10 +17,10 @@ from pydantic import BaseModel, ValidationInfo, field_validator
 
 import llmx as llmx_api_module
 from llmx._io import default_errors_path
-from llmx.normalize import get_context
 from llmx._runner import aextract_batch
-from llmx.testing import FakeOpenAI, error, structured, tool_args, truncated
 from llmx._types import Document
+from llmx.normalize import get_context
+from llmx.testing import FakeOpenAI, error, structured, tool_args, truncated
 from tests.corpus import RECORD, news
 from tests.support import SEED_DIR, read_jsonl
 

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 import llmx
 from llmx._candidates import Candidate, groups, reader_for
-from llmx.normalize import DocumentContext
 from llmx._schemas import load_schema
+from llmx.normalize import DocumentContext
 from llmx.testing import FakeOpenAI, structured
 
 ARTICLE = (

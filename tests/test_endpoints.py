@@ -18,8 +18,8 @@ from llmx._endpoints import (
     fast_response_model,
 )
 from llmx._errors import ClientEndpointError, ConfigError, ExtractionError, TransientEndpointError
-from llmx.testing import FakeOpenAI, delay, drop, error, structured, text, tool_args
 from llmx._types import Usage
+from llmx.testing import FakeOpenAI, delay, drop, error, structured, text, tool_args
 from tests.support import client_for
 
 MESSAGES = [{"role": "user", "content": "Ada Lovelace, born 1815."}]

@@ -15,6 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 from llmx._errors import EvalError, ExtractionError
+from llmx._types import Result, Usage
 from llmx.evals import (
     Fixture,
     PredictionOutcome,
@@ -24,7 +25,6 @@ from llmx.evals import (
     score_predictions_file,
 )
 from llmx.fields import MatchKey
-from llmx._types import Result, Usage
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -24,6 +24,7 @@ import llmx._engines
 from llmx._io import default_errors_path
 from llmx._ratelimit import RateLimiter
 from llmx._runner import RunOutcome, aextract_batch
+from llmx._types import Document
 from llmx.testing import (
     FakeOpenAI,
     Reply,
@@ -36,7 +37,6 @@ from llmx.testing import (
     tool_args,
     truncated,
 )
-from llmx._types import Document
 from tests.corpus import EVIDENCE, RECORD, docs, news
 from tests.support import endpoint_settings, read_jsonl
 

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from pydantic import BaseModel
 
-from llmx.fields import Evidence, MatchKey
 from llmx._ground import (
     GroundIndex,
     Located,
@@ -17,6 +16,7 @@ from llmx._ground import (
     normalize_for_match,
 )
 from llmx._text.clean import clean_text
+from llmx.fields import Evidence, MatchKey
 from tests.support import SEED_DIR
 
 

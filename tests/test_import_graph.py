@@ -102,7 +102,8 @@ def test_nothing_below_the_cli_imports_it() -> None:
     importers = {
         name: sorted(t for t in targets if t == "llmx._cli" or t.startswith("llmx._cli."))
         for name, targets in graph.items()
-        if not (name == "llmx._cli" or name.startswith("llmx._cli.")) and name not in CLI_ENTRY_POINTS
+        if not (name == "llmx._cli" or name.startswith("llmx._cli."))
+        and name not in CLI_ENTRY_POINTS
     }
     assert {name: cli for name, cli in importers.items() if cli} == {}
 

@@ -21,8 +21,8 @@ import llmx
 from llmx import _instructor
 from llmx._config import Settings
 from llmx._errors import ExtractionError, TransientEndpointError
-from llmx.testing import FakeOpenAI, error, structured, text, tool_args
 from llmx._types import Usage
+from llmx.testing import FakeOpenAI, error, structured, text, tool_args
 from tests.support import client_for
 
 MESSAGES = [{"role": "user", "content": "Ada Lovelace, born 1815."}]

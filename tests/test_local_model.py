@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from llmx._config import default_data_dir
 from llmx._errors import LocalModelError
 from llmx._local.model import (
     BUNDLED_MODEL,
     ModelSpec,
     bundled_model_path,
     check_gguf,
-    default_data_dir,
     ensure_model,
     find_parts,
     verify_model,

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 import pytest
 from pydantic import BaseModel
 
-from llmx.fields import MatchKey
 from llmx._merge import dedupe_items, merge_records, name_similarity
+from llmx.fields import MatchKey
 from schemas.investment import InvestmentNews, Project, Stat
 
 

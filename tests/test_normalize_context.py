@@ -23,7 +23,7 @@ class _Probe(BaseModel):
 
 def test_get_context_from_mapping_and_missing() -> None:
     ctx = DocumentContext(text="", published=date(2023, 2, 7))
-    assert _Probe.model_validate({"x": "a"}, context=ctx.as_validation_context()).x == "2023-02-07"
+    assert _Probe.model_validate({"x": "a"}, context=ctx).x == "2023-02-07"
     assert _Probe.model_validate({"x": "a"}, context={"llmx": ctx}).x == "2023-02-07"
     assert _Probe.model_validate({"x": "a"}).x == "none"
     other: dict[str, Any] = {"other": 1}

@@ -80,3 +80,23 @@ def test_missing_price_file(tmp_path: Path) -> None:
 def test_negative_price_rejected() -> None:
     with pytest.raises(ConfigError):
         PriceTable({"m": {"input": -1, "output": 1}})
+
+
+@pytest.mark.parametrize(
+    ("url", "local"),
+    [
+        (None, True),
+        ("http://127.0.0.1:8080/v1", True),
+        ("http://127.0.1.1:8080/v1", True),
+        ("http://localhost:11434/v1", True),
+        ("http://[::1]:8000/v1", True),
+        # a host name that only contains a loopback word is somebody else's machine
+        ("https://localhost.example.com/v1", False),
+        ("https://api.example.com/v1?via=127.0.0.1", False),
+        ("https://api.openai.com/v1", False),
+    ],
+)
+def test_only_this_machine_costs_nothing(url: str | None, local: bool) -> None:
+    from llmx._engines import is_local
+
+    assert is_local(url) is local

@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from llmx._errors import LlmxError
-from llmx.evals import load_fixtures
 from llmx._review import ReviewIndex, ReviewSettings, create_app, fixture_name, render_static
 from llmx._review.document import read_source
 from llmx._review.fixture import save_fixture
 from llmx._review.server import serve_in_thread
 from llmx._schemas import load_schema
+from llmx.evals import load_fixtures
 from tests.review_seed import Seed, make_seed
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -84,7 +84,8 @@ def build_settings(config: Path | None, **flags: Any) -> Settings:
         flags["cache"] = False
     if not flags.get("refresh"):
         flags.pop("refresh", None)
-    return resolve_settings(flags, config_file=config)
+    given = {name: value for name, value in flags.items() if value is not None}
+    return resolve_settings(given, config_file=config)
 
 
 def plain(value: object) -> str:

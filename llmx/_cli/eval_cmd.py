@@ -75,6 +75,7 @@ def eval_command(
     2 on a usage or setup error.
     """
     # heavy imports (scipy, openai, instructor) wait until the command runs
+    from llmx._schemas import load_schema
     from llmx.evals import (
         Report,
         compare_to_baseline,
@@ -85,7 +86,6 @@ def eval_command(
         write_html,
     )
     from llmx.evals._sources import source_views
-    from llmx._schemas import load_schema
 
     try:
         schema_cls = load_schema(schema)
@@ -136,8 +136,8 @@ async def _live_eval(
     fixtures: list[Fixture], schema: type[BaseModel], prompt: str | None, settings: Settings
 ) -> Report:
     """Extract every fixture through the normal path (cache included) and score it."""
-    from llmx.evals import PredictionOutcome, run_eval
     from llmx._extractor import Extractor
+    from llmx.evals import PredictionOutcome, run_eval
 
     async with Extractor(schema, prompt=prompt, settings=settings) as extractor:
         await extractor.start()

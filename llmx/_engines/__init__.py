@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args
 
 from llmx._batch import BatchSummary, Process
 from llmx._config import Settings
-from llmx._endpoints import Endpoint
+from llmx._endpoints import Endpoint, is_loopback
 from llmx._extractor import Extractor
 from llmx._io import FinalizeReport
 from llmx._pricing import PriceTable, estimate_cost
@@ -56,9 +56,7 @@ class EngineOutcome:
 
 def is_local(endpoint_url: str | None) -> bool:
     """Whether an endpoint runs on this machine (its tokens cost nothing)."""
-    return endpoint_url is None or any(
-        host in endpoint_url for host in ("127.0.0.1", "localhost", "[::1]")
-    )
+    return endpoint_url is None or is_loopback(endpoint_url)
 
 
 def batch_concurrency(settings: Settings) -> int:

@@ -12,12 +12,10 @@
 from llmx._local.endpoint import endpoint_for_local, estimate_context
 from llmx._local.model import (
     BUNDLED_MODEL,
-    ENV_DATA_DIR,
     ENV_LOCAL_MODEL,
     ModelSpec,
     bundled_model_path,
     check_gguf,
-    default_data_dir,
     ensure_model,
     find_parts,
     verify_model,
@@ -45,7 +43,6 @@ from llmx._local.server import (
 
 __all__ = [
     "BUNDLED_MODEL",
-    "ENV_DATA_DIR",
     "ENV_LOCAL_MODEL",
     "MAX_CONTEXT",
     "MIN_CONTEXT",
@@ -60,7 +57,6 @@ __all__ = [
     "check_gguf",
     "check_llama_cpp",
     "context_size_for",
-    "default_data_dir",
     "endpoint_for_local",
     "ensure_model",
     "estimate_context",

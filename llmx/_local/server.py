@@ -44,8 +44,9 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Self
 
+from llmx._config import default_data_dir
 from llmx._errors import LocalModelError
-from llmx._local.model import INSTALL_HINT, default_data_dir, ensure_model
+from llmx._local.model import INSTALL_HINT, ensure_model
 
 #: the name the server reports for the model (``GET /v1/models``); send it as ``model=``
 MODEL_ALIAS = "qwen2.5-coder-1.5b-instruct"

@@ -20,9 +20,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from llmx._errors import LlmxError
-from llmx.fields import evidence_field
 from llmx._review.index import ROOT, record_lists, split_path
 from llmx._text.decode import to_text
+from llmx.fields import evidence_field
 
 __all__ = ["DocText", "ListInfo", "build_document", "list_infos", "read_source"]
 

@@ -59,8 +59,8 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel
 from rapidfuzz import fuzz
 
-from llmx.fields import Compare, marker, match_keys
 from llmx._tables.flatten import Column, ListTable
+from llmx.fields import Compare, marker, match_keys
 
 __all__ = [
     "AMOUNT_WINDOW",

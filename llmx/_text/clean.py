@@ -449,23 +449,24 @@ def whitespace_edits(text: str) -> list[Edit]:
 
 # --------------------------------------------------------------------------- driver
 
-STEPS: tuple[tuple[str, Callable[[str], Sequence[Edit]]], ...] = (
-    ("controls", control_edits),
-    ("fullwidth", fullwidth_edits),
-    ("pinyin", pinyin_edits),
-    ("simplified", simplified_edits),
-    ("decimal", decimal_point_edits),
-    ("punctuation", doubled_punctuation_edits),
-    ("anti_scraping", anti_scraping_edits),
-    ("whitespace", whitespace_edits),
+#: the edit steps, in the order the module docstring lists them
+STEPS: tuple[Callable[[str], Sequence[Edit]], ...] = (
+    control_edits,
+    fullwidth_edits,
+    pinyin_edits,
+    simplified_edits,
+    decimal_point_edits,
+    doubled_punctuation_edits,
+    anti_scraping_edits,
+    whitespace_edits,
 )
 
 
 def clean_text(source: str, *, trim_boilerplate: bool = True) -> CleanText:
     """Clean ``source`` (see the module docstring for the steps) keeping an offset map."""
     builder = TextBuilder(source)
-    for _name, fn in STEPS:
-        builder.step(fn)
+    for step in STEPS:
+        builder.step(step)
     trimmed: list[Trimmed] = []
     if trim_boilerplate:
         from llmx._text.boilerplate import find_repeats, find_trims

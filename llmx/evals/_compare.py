@@ -301,11 +301,6 @@ def is_empty(value: Any) -> bool:
     return value is None or value == "" or (isinstance(value, list) and not value)
 
 
-def null_allowed(value: Any) -> bool:
-    """True when gold is empty, or an ``$any_of`` listing an empty alternative."""
-    return any(is_empty(a) for a in alternatives(value))
-
-
 # ----------------------------------------------------------------------- comparators
 
 _PUNCT_CATEGORIES = ("P", "Z", "C")

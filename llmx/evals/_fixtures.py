@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from llmx._errors import EvalError
+from llmx._types import Document
 from llmx.evals._compare import (
     ANY_OF,
     OPTIONAL,
@@ -38,7 +39,6 @@ from llmx.evals._compare import (
     is_any_of,
     schema_spec,
 )
-from llmx._types import Document
 
 TEXT_SUFFIXES = (".txt", ".html", ".htm", ".md")
 GOLD_SUFFIX = ".gold.json"

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from llmx._errors import EvalError
+from llmx._types import Result
 from llmx.evals._compare import ScoreConfig
 from llmx.evals._fixtures import Fixture, check_gold
 from llmx.evals._report import Report
@@ -22,7 +23,6 @@ from llmx.evals._score import (
     record_lists,
     score_document,
 )
-from llmx._types import Result
 
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "requests")
 

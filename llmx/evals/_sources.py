@@ -15,12 +15,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from llmx._errors import LlmxError
-from llmx.evals._compare import ListSpec, ModelSpec, alternatives, schema_spec
-from llmx.evals._fixtures import Fixture
-from llmx.evals._report import Report
 from llmx._ground import GroundIndex
 from llmx._text.clean import clean_text
 from llmx._text.decode import to_text
+from llmx.evals._compare import ListSpec, ModelSpec, alternatives, schema_spec
+from llmx.evals._fixtures import Fixture
+from llmx.evals._report import Report
 
 __all__ = ["EvidenceSpan", "SourceView", "source_views"]
 

@@ -51,10 +51,6 @@ class DocumentContext:
         if message not in self.notes:
             self.notes.append(message)
 
-    def as_validation_context(self) -> dict[str, Any]:
-        """The ``context=`` mapping for ``model_validate``."""
-        return {CONTEXT_KEY: self}
-
 
 def get_context(info: ValidationInfo | None) -> DocumentContext | None:
     """The :class:`DocumentContext` of a validation run, if one was passed."""
