@@ -9,13 +9,13 @@ import pytest
 from pydantic import BaseModel, field_validator
 
 from llmx._config import Settings
-from llmx._endpoints import (
+from llmx._endpoints._instructor import fast_response_model
+from llmx._endpoints.client import (
     PROFILES,
     Endpoint,
     EndpointClient,
     OutputMode,
     detect_profile,
-    fast_response_model,
 )
 from llmx._errors import ClientEndpointError, ConfigError, ExtractionError, TransientEndpointError
 from llmx._types import Usage

@@ -16,7 +16,8 @@ decides how instructor asks for JSON:
 Transient failures (429 honouring ``Retry-After``, 5xx, timeouts, dropped
 connections) are retried with jittered exponential back-off; other 4xx are not.
 Answers that fail validation are re-asked with the error by instructor (through
-:mod:`llmx._instructor`, the one module that touches it), bounded by ``max_reasks``.
+:mod:`llmx._endpoints._instructor`, the one module that touches it), bounded by
+``max_reasks``.
 Retries and re-asks draw on one budget: a call sends at most ``max_requests_per_call``
 requests (default ``1 + max_retries + max_reasks``), whatever mix of failures it meets.
 Every request's tokens are counted, failed ones included.
@@ -42,6 +43,12 @@ from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from llmx._config import Settings
+from llmx._endpoints._instructor import (
+    IncompleteOutputException,
+    InstructorRetryException,
+    StructuredClient,
+    fast_response_model,
+)
 from llmx._errors import (
     ClientEndpointError,
     ConfigError,
@@ -49,12 +56,6 @@ from llmx._errors import (
     TransientEndpointError,
     TruncatedAnswerError,
 )
-from llmx._instructor import (
-    IncompleteOutputException,
-    InstructorRetryException,
-    StructuredClient,
-)
-from llmx._instructor import fast_response_model as fast_response_model  # for callers
 from llmx._ratelimit import RateLimiter, estimate_tokens
 from llmx._types import Usage
 
