@@ -285,7 +285,8 @@ def breakdown(url: str, n: int, work: Path) -> dict[str, float]:
     from llmx._cache import CachedAnswer, ResponseCache, cache_key
     from llmx._config import Settings
     from llmx._endpoints._instructor import fast_response_model
-    from llmx._endpoints.client import Endpoint, EndpointClient
+    from llmx._endpoints.client import EndpointClient
+    from llmx._endpoints.profiles import Endpoint
     from llmx._extractor import Extractor
     from llmx._ground import ground_record
     from llmx._io import ResultWriter
