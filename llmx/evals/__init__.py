@@ -13,11 +13,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from llmx.evals._baseline import BaselineDiff, ScoreDelta, compare_to_baseline
-from llmx.evals._compare import ScoreConfig, normalize_date, normalize_text, schema_spec
+from llmx.evals._compare import normalize_date, normalize_text
 from llmx.evals._fixtures import Fixture, check_gold, gold_problems, load_fixtures
 from llmx.evals._html import to_html, write_html
 from llmx.evals._report import Report, print_report, terminal_tables, to_markdown
 from llmx.evals._results import ROOT, Counts, DocumentScore, FieldDiff, PairInfo, RecordCounts
+from llmx.evals._specs import ScoreConfig, schema_spec
 
 if TYPE_CHECKING:
     from llmx.evals._harness import (

@@ -26,23 +26,25 @@ from typing import Any
 from pydantic import BaseModel
 
 from llmx.evals._compare import (
-    LeafSpec,
-    ListSpec,
-    ModelSpec,
     MoneyValue,
-    ScoreConfig,
-    Spec,
     alternatives,
     is_any_of,
     is_empty,
     leaf_match,
     money_leaf,
     money_value,
-    schema_spec,
-    scored_fields,
 )
 from llmx.evals._pairing import first_record, is_optional, pair_records, pair_values
 from llmx.evals._results import ROOT, Counts, DocumentScore, FieldDiff, PairInfo, RecordCounts
+from llmx.evals._specs import (
+    LeafSpec,
+    ListSpec,
+    RecordSpec,
+    ScoreConfig,
+    Spec,
+    schema_spec,
+    scored_fields,
+)
 from llmx.fields import match_keys
 
 # ------------------------------------------------------------------------- tallying
@@ -156,13 +158,13 @@ def _score(spec: Spec, name: str, gold: Any, pred: Any, ctx: _Ctx, config: Score
         return _score_leaf(spec, name, gold, pred, ctx, config)
     if is_any_of(gold):
         return _best([_score(spec, name, alt, pred, ctx, config) for alt in alternatives(gold)])
-    if isinstance(spec, ModelSpec):
-        return _score_model(spec, name, gold, pred, ctx, config)
+    if isinstance(spec, RecordSpec):
+        return _score_record(spec, name, gold, pred, ctx, config)
     return _score_list(spec, name, gold, pred, ctx, config)
 
 
-def _score_model(
-    spec: ModelSpec, path: str, gold: Any, pred: Any, ctx: _Ctx, config: ScoreConfig
+def _score_record(
+    spec: RecordSpec, path: str, gold: Any, pred: Any, ctx: _Ctx, config: ScoreConfig
 ) -> _Tally:
     tally = _Tally()
     g: dict[str, Any] = gold if isinstance(gold, dict) else dict.fromkeys(spec.fields)
@@ -180,7 +182,7 @@ def _score_model(
     return tally
 
 
-def _label(spec: ModelSpec, record: Any) -> str | None:
+def _label(spec: RecordSpec, record: Any) -> str | None:
     rec = first_record(record)
     if rec is None:
         return None
@@ -194,7 +196,7 @@ def _label(spec: ModelSpec, record: Any) -> str | None:
     return " · ".join(parts) or None
 
 
-def _evidence(spec: ModelSpec, record: Any) -> str | None:
+def _evidence(spec: RecordSpec, record: Any) -> str | None:
     rec = first_record(record)
     if rec is None or spec.evidence is None:
         return None
@@ -270,7 +272,7 @@ def record_lists(schema: type[BaseModel]) -> list[str]:
     return [
         name
         for name, sub in spec.fields.items()
-        if isinstance(sub, ListSpec) and isinstance(sub.item, ModelSpec)
+        if isinstance(sub, ListSpec) and isinstance(sub.item, RecordSpec)
     ]
 
 
@@ -299,7 +301,7 @@ def score_document(
     config = config or ScoreConfig()
     spec = schema_spec(schema)
     pdata = prediction_dict(pred)
-    tally = _score_model(spec, "", gold, pdata if isinstance(pdata, dict) else {}, _Ctx(), config)
+    tally = _score_record(spec, "", gold, pdata if isinstance(pdata, dict) else {}, _Ctx(), config)
     lists = set(record_lists(schema))
     per_list: dict[str, Counts] = {}
     for name, counts in tally.fields.items():
