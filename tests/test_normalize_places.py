@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from llmx.normalize._chinese import to_simplified
 from llmx.normalize._places import (
     Gazetteer,
     NameScanner,
@@ -13,7 +14,6 @@ from llmx.normalize._places import (
     home_region,
     official_name,
     resolve_location,
-    to_simplified,
 )
 from tests.support import SEED_DIR
 

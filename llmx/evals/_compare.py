@@ -35,6 +35,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from llmx.evals._specs import LeafSpec, RecordSpec, ScoreConfig
+from llmx.normalize._chinese import to_simplified
 
 ANY_OF = "$any_of"
 OPTIONAL = "$optional"
@@ -65,19 +66,10 @@ def is_empty(value: Any) -> bool:
 _PUNCT_CATEGORIES = ("P", "Z", "C")
 
 
-@lru_cache(maxsize=1)
-def _converter() -> Any:
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
 @lru_cache(maxsize=65536)
 def normalize_text(text: str) -> str:
     """NFKC, traditional->simplified, casefold, drop whitespace/punctuation/controls."""
-    text = unicodedata.normalize("NFKC", text)
-    text = str(_converter().convert(text))
-    text = text.casefold()
+    text = to_simplified(text).casefold()
     return "".join(ch for ch in text if not unicodedata.category(ch).startswith(_PUNCT_CATEGORIES))
 
 

@@ -14,6 +14,7 @@ Pydantic validators (see ``schemas/investment.py``).
 The modules behind these names are private; import from ``llmx.normalize``.
 """
 
+from llmx.normalize._chinese import to_simplified
 from llmx.normalize._context import CONTEXT_KEY, DocumentContext, get_context
 from llmx.normalize._dates import date_supported, resolve_date, resolve_period
 from llmx.normalize._figures import (
@@ -38,7 +39,6 @@ from llmx.normalize._places import (
     home_region,
     official_name,
     resolve_location,
-    to_simplified,
 )
 
 __all__ = [

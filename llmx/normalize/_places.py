@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
+
+from llmx.normalize._chinese import to_simplified
 
 __all__ = [
     "Division",
@@ -37,7 +38,6 @@ __all__ = [
     "home_region",
     "official_name",
     "resolve_location",
-    "to_simplified",
 ]
 
 MUNICIPALITIES = frozenset({"11", "12", "31", "50"})
@@ -57,22 +57,6 @@ _PARK_WORDS = re.compile(
 _COMMON_WORDS = frozenset(
     {"和平", "新华", "长安", "城关", "中山", "永安", "新城", "开发", "东方", "城中", "城东"}
 )
-
-
-@cache
-def _opencc() -> object:
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def to_simplified(text: str) -> str:
-    """Traditional to simplified Chinese (OpenCC ``t2s``), NFKC-normalised."""
-    s = unicodedata.normalize("NFKC", text)
-    if not s:
-        return s
-    conv = _opencc()
-    return str(conv.convert(s))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
