@@ -33,7 +33,7 @@ from rapidfuzz import fuzz
 
 from llmx.fields import evidence_field, match_keys
 from llmx.normalize._chinese import to_simplified
-from llmx.normalize._places import Gazetteer
+from llmx.normalize._gazetteer import Gazetteer
 
 __all__ = [
     "dedupe_items",

@@ -7,14 +7,8 @@ import re
 import pytest
 
 from llmx.normalize._chinese import to_simplified
-from llmx.normalize._places import (
-    Gazetteer,
-    NameScanner,
-    Place,
-    home_region,
-    official_name,
-    resolve_location,
-)
+from llmx.normalize._gazetteer import Gazetteer, NameScanner, Place
+from llmx.normalize._places import home_region, official_name, resolve_location
 from tests.support import SEED_DIR
 
 

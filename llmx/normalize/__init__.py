@@ -25,6 +25,7 @@ from llmx.normalize._figures import (
     find_project_counts,
     find_yoy,
 )
+from llmx.normalize._gazetteer import Gazetteer, Place
 from llmx.normalize._money import (
     ParsedMoney,
     find_money_spans,
@@ -33,13 +34,7 @@ from llmx.normalize._money import (
     parse_number,
     reconcile_money,
 )
-from llmx.normalize._places import (
-    Gazetteer,
-    Place,
-    home_region,
-    official_name,
-    resolve_location,
-)
+from llmx.normalize._places import home_region, official_name, resolve_location
 
 __all__ = [
     "CONTEXT_KEY",
