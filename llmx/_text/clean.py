@@ -31,6 +31,12 @@ Steps, in order:
    :func:`llmx._text.boilerplate.find_trims`, are deleted, then step 8 runs again. Each
    deletion is kept in :attr:`CleanText.trimmed` (what, and where in the source), so a
    document's notes can tell what the model did not see.
+
+Why one module: the steps and the :class:`TextBuilder` that composes their offset maps
+are one contract (each step returns edits over the current text, the builder alone
+turns them into offsets), and the steps are read in the order above, one short pure
+function each. Split, a reader would have to hold two files open to check that a step
+keeps the map exact.
 """
 
 from __future__ import annotations
