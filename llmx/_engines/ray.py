@@ -66,7 +66,7 @@ from llmx._batch import (
     unreadable,
 )
 from llmx._config import Settings
-from llmx._endpoints import Endpoint
+from llmx._endpoints.profiles import Endpoint
 from llmx._engines import EngineOutcome, batch_concurrency, document_process, run_cost
 from llmx._errors import ConfigError, InputError, LlmxError
 from llmx._extractor import Extractor
