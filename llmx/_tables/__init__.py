@@ -7,7 +7,7 @@
 * :func:`read_tables` returns the same tables as pandas DataFrames (``llmx[tables]``).
 
 Stages: :mod:`llmx._tables.flatten` (lines -> rows), :mod:`llmx._tables.entities`
-(mentions -> entities), :mod:`llmx._tables.writers` (SQLite, Parquet, CSV).
+(mentions -> entities), :mod:`llmx._tables.sqlite` (SQLite, Parquet, CSV).
 """
 
 from llmx._tables.export import ExportReport, Format, export_tables, read_tables, resolve_format

@@ -25,7 +25,7 @@ from llmx._tables.flatten import (
     spec_from_data,
     spec_from_schema,
 )
-from llmx._tables.writers import (
+from llmx._tables.sqlite import (
     SQLiteTables,
     arrow_tables,
     datasette_metadata,
