@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 from llmx._errors import ConfigError, InputError, LlmxError, SchemaError
+from llmx._tables.csv_files import write_csv
 from llmx._tables.entities import MatchPlan, hooks_for
 from llmx._tables.flatten import (
     ReadStats,
@@ -25,13 +26,9 @@ from llmx._tables.flatten import (
     spec_from_data,
     spec_from_schema,
 )
-from llmx._tables.sqlite import (
-    SQLiteTables,
-    arrow_tables,
-    datasette_metadata,
-    write_csv,
-    write_parquet,
-)
+from llmx._tables.parquet_files import arrow_tables, write_parquet
+from llmx._tables.sqlite import SQLiteTables, datasette_metadata
+from llmx._tables.sqlite_entities import match_entities
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -151,7 +148,7 @@ def _store(
             doc = document_row(line, spec)
             mentions = {t.name: list(mention_rows(line, t)) for t in spec.lists}
             store.add_document(line, doc, mentions)
-        report.entities = store.match_entities()
+        report.entities = match_entities(store)
         report.corrupt_lines = stats.corrupt_lines
         report.replaced_lines = store.replaced
         conn = store.conn

@@ -1,59 +1,40 @@
-"""The tables on disk: SQLite (stdlib ``sqlite3``), Parquet (pyarrow), CSV (stdlib ``csv``).
+"""The SQLite file every export is built in (stdlib ``sqlite3``).
 
-Every export is first written to one SQLite file (:class:`SQLiteTables`): rows stream in
-with each mention's matching features and block keys in scratch tables; blocks stream
-out in order, candidate links go back to a scratch table and are resolved one connected
-component at a time. Memory holds a window of a block, one component, and two integers
-per mention (the union-find arrays). For a SQLite export that file is the result, finished for
-Datasette (foreign keys, indexes, full-text search, column descriptions). Parquet and
-CSV stream out of it batch by batch (:func:`write_parquet`, :func:`write_csv`), and
-:func:`arrow_tables` gives the same batches to pandas.
+Every export is first written to one SQLite file (:class:`SQLiteTables`): the
+``documents`` table and one mention table per list stream in, each mention's matching
+features and block keys going to scratch tables beside them; the entities are then
+matched inside the file (:mod:`llmx._tables.sqlite_entities`). For a SQLite export that
+file is the result, finished for Datasette (foreign keys, indexes, full-text search,
+column descriptions, :func:`datasette_metadata`). Parquet and CSV stream out of it batch
+by batch (:mod:`llmx._tables.parquet_files`, :mod:`llmx._tables.csv_files`).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from llmx._tables.entities import (
-    MAX_BLOCK,
-    Clusters,
-    Features,
-    Link,
-    MatchPlan,
-    UnionFind,
-    block_keys,
-    canonical_row,
-    features,
-    link_blocks,
-)
+from llmx._tables.entities import MatchPlan, block_keys, features
 from llmx._tables.flatten import Column, Kind, ListTable, OutputLine, TableSpec
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 __all__ = [
     "BATCH",
     "SQLiteTables",
     "Table",
-    "arrow_tables",
+    "batched",
     "datasette_metadata",
-    "write_csv",
-    "write_parquet",
+    "entity_id",
+    "ident",
+    "sql_value",
 ]
 
+#: rows per ``executemany`` and per batch read back
 BATCH = 8192
-#: rows turned from Python values into Arrow at a time (Python objects are the bulky part)
-ARROW_BATCH = 2048
-#: rows per Parquet row group: the Arrow data of one group is what a Parquet export
-#: holds in memory (about 10 MB for a mention table)
-ROW_GROUP = 16384
 T = TypeVar("T")
 _SQL_TYPE: dict[Kind, str] = {
     "text": "TEXT",
@@ -101,21 +82,22 @@ class Table:
     def create_sql(self) -> str:
         parts = []
         for c in self.columns:
-            decl = f"{_q(c.name)} {_SQL_TYPE[c.kind]}"
+            decl = f"{ident(c.name)} {_SQL_TYPE[c.kind]}"
             if c.name == self.pk:
                 decl += " PRIMARY KEY"
             parts.append(decl)
         for col, (table, ref) in self.fks.items():
-            parts.append(f"FOREIGN KEY ({_q(col)}) REFERENCES {_q(table)}({_q(ref)})")
-        return f"CREATE TABLE {_q(self.name)} (\n  " + ",\n  ".join(parts) + "\n)"
+            parts.append(f"FOREIGN KEY ({ident(col)}) REFERENCES {ident(table)}({ident(ref)})")
+        return f"CREATE TABLE {ident(self.name)} (\n  " + ",\n  ".join(parts) + "\n)"
 
     def insert_sql(self) -> str:
-        names = ", ".join(_q(c.name) for c in self.columns)
+        names = ", ".join(ident(c.name) for c in self.columns)
         marks = ", ".join("?" for _ in self.columns)
-        return f"INSERT INTO {_q(self.name)} ({names}) VALUES ({marks})"
+        return f"INSERT INTO {ident(self.name)} ({names}) VALUES ({marks})"
 
 
-def _q(name: str) -> str:
+def ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -144,19 +126,17 @@ class SQLiteTables:
         for t in spec.lists:
             if entities:
                 self.conn.execute(
-                    f"CREATE TABLE scratch.{_q('match_' + t.name)} "
+                    f"CREATE TABLE scratch.{ident('match_' + t.name)} "
                     "(mention_id INTEGER PRIMARY KEY, doc_id TEXT, features TEXT)"
                 )
                 self.conn.execute(
-                    f"CREATE TABLE scratch.{_q('block_' + t.name)} "
+                    f"CREATE TABLE scratch.{ident('block_' + t.name)} "
                     "(key TEXT, sort TEXT, mention_id INTEGER)"
                 )
         self._doc_insert = self.tables["documents"].insert_sql()
         self._next_id = dict.fromkeys((t.name for t in spec.lists), 1)
         self.documents = 0
         self.replaced = 0
-        #: features of the mentions of the component being resolved
-        self._loaded: dict[int, Features] = {}
 
     # -- layout
     def _tables(self) -> dict[str, Table]:
@@ -211,7 +191,7 @@ class SQLiteTables:
             self._remove(line.doc_id)
             self.replaced += 1
         cols = self.tables["documents"].columns
-        conn.execute(self._doc_insert, [_sql_value(doc.get(c.name), c.kind) for c in cols])
+        conn.execute(self._doc_insert, [sql_value(doc.get(c.name), c.kind) for c in cols])
         self.documents += 1
         for name, rows in mentions.items():
             table = self.tables[name]
@@ -225,7 +205,7 @@ class SQLiteTables:
                 row["mention_id"] = mid
                 if self.entities:
                     row["entity_id"] = entity_id(name, row["doc_id"], row["item_index"])
-                values.append([_sql_value(row.get(c.name), c.kind) for c in table.columns])
+                values.append([sql_value(row.get(c.name), c.kind) for c in table.columns])
                 if plan is not None and self.entities:
                     f = features(row, plan)
                     doc_id = f.pop("d")  # kept apart: the rest is a signature (link_blocks)
@@ -234,10 +214,12 @@ class SQLiteTables:
             conn.executemany(table.insert_sql(), values)
             if match_rows:
                 conn.executemany(
-                    f"INSERT INTO scratch.{_q('match_' + name)} VALUES (?, ?, ?)", match_rows
+                    f"INSERT INTO scratch.{ident('match_' + name)} VALUES (?, ?, ?)",
+                    match_rows,
                 )
                 conn.executemany(
-                    f"INSERT INTO scratch.{_q('block_' + name)} VALUES (?, ?, ?)", block_rows
+                    f"INSERT INTO scratch.{ident('block_' + name)} VALUES (?, ?, ?)",
+                    block_rows,
                 )
 
     def _remove(self, doc_id: str) -> None:
@@ -246,161 +228,16 @@ class SQLiteTables:
             if self.entities:
                 for scratch in ("match_", "block_"):
                     conn.execute(
-                        f"DELETE FROM scratch.{_q(scratch + t.name)} WHERE mention_id IN "
-                        f"(SELECT mention_id FROM {_q(t.name)} WHERE doc_id = ?)",
+                        f"DELETE FROM scratch.{ident(scratch + t.name)} WHERE mention_id IN "
+                        f"(SELECT mention_id FROM {ident(t.name)} WHERE doc_id = ?)",
                         (doc_id,),
                     )
-            conn.execute(f"DELETE FROM {_q(t.name)} WHERE doc_id = ?", (doc_id,))
+            conn.execute(f"DELETE FROM {ident(t.name)} WHERE doc_id = ?", (doc_id,))
         conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
 
-    # -- entities
-    def _blocks(self, name: str) -> Iterator[tuple[str, int, Features, str]]:
-        """``(block key, mention id, features, signature)`` of every block of two or more
-        mentions, in block order, streamed."""
-        block, match = _q("block_" + name), _q("match_" + name)
-        cursor = self.conn.execute(
-            f"SELECT b.key, b.mention_id, m.doc_id, m.features FROM scratch.{block} AS b "
-            f"JOIN scratch.{match} AS m ON m.mention_id = b.mention_id WHERE b.key IN "
-            f"(SELECT key FROM scratch.{block} GROUP BY key HAVING count(*) > 1) "
-            "ORDER BY b.key, b.sort, b.mention_id"
-        )
-        for key, mid, doc_id, text in cursor:
-            f = json.loads(text)
-            f["d"] = doc_id
-            yield key, mid, f, text
-
-    def _resolve(self, name: str, size: int, clusters: Clusters) -> Iterator[Link]:
-        """The candidate links that join groups, strongest first within each connected
-        component of the candidate graph, one component at a time: only that component's
-        links and its mentions' features are in memory while it is resolved."""
-        conn = self.conn
-        candidates = _q("links_" + name)
-        components = UnionFind(size)
-        for a, b in conn.execute(f"SELECT a, b FROM scratch.{candidates}"):
-            components.union(a, b)
-        ordered = f"scratch.{_q('ordered_' + name)}"
-        conn.execute(
-            f"CREATE TABLE {ordered} (comp INTEGER, a INTEGER, b INTEGER, score REAL, reason TEXT)"
-        )
-        rows = conn.execute(f"SELECT a, b, score, reason FROM scratch.{candidates}")
-        for chunk in _batched(((components.find(r[0]), *r) for r in rows), BATCH):
-            conn.executemany(f"INSERT INTO {ordered} VALUES (?, ?, ?, ?, ?)", chunk)
-        del components
-        cursor = self.conn.cursor()
-        cursor.execute(
-            f"SELECT comp, a, b, score, reason FROM {ordered} ORDER BY comp, score DESC, a, b"
-        )
-        for _, rows_of_component in itertools.groupby(cursor, key=lambda r: r[0]):
-            component = [Link(a, b, score, reason) for _, a, b, score, reason in rows_of_component]
-            clusters.forget()
-            self._prefetch(name, {m for x in component for m in (x.a, x.b)})
-            for link in component:
-                if clusters.join(link):
-                    yield link
-        self._loaded.clear()
-
-    def _prefetch(self, name: str, ids: set[int]) -> None:
-        """Load the features of one component's mentions (replacing the previous ones)."""
-        self._loaded.clear()
-        ordered = sorted(ids)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for mid, doc_id, text in self.conn.execute(
-                f"SELECT mention_id, doc_id, features FROM scratch.{_q('match_' + name)} "
-                f"WHERE mention_id IN ({marks})",
-                chunk,
-            ):
-                f = json.loads(text)
-                f["d"] = doc_id
-                self._loaded[mid] = f
-
-    def match_entities(self) -> dict[str, int]:
-        """Match mentions into entities and write the entities and links tables.
-
-        Candidate links go to a scratch table; they are then joined strongest first
-        (:class:`~llmx._tables.entities.Clusters`), and each accepted one is written to
-        ``<list>_links``. Returns the number of entities per list table.
-        """
-        counts: dict[str, int] = {}
-        if not self.entities:
-            return counts
-        conn = self.conn
-        for t in self.spec.lists:
-            plan = self.plans[t.name]
-            candidates = _q("links_" + t.name)
-            conn.execute(
-                f"CREATE TABLE scratch.{candidates} (a INTEGER, b INTEGER, score REAL, reason TEXT)"
-            )
-            large = {
-                key
-                for (key,) in conn.execute(
-                    f"SELECT key FROM scratch.{_q('block_' + t.name)} GROUP BY key "
-                    "HAVING count(*) > ?",
-                    (MAX_BLOCK,),
-                )
-            }
-            found_links = link_blocks(self._blocks(t.name), plan, large)
-            for found in _batched(found_links, BATCH):
-                conn.executemany(
-                    f"INSERT INTO scratch.{candidates} VALUES (?, ?, ?, ?)",
-                    [(x.a, x.b, x.score, x.reason) for x in found],
-                )
-            size = self._next_id[t.name] - 1
-            clusters = Clusters(size, self._loaded.__getitem__)
-            links = self.tables[t.links]
-            for joined in _batched(self._resolve(t.name, size, clusters), BATCH):
-                conn.executemany(
-                    links.insert_sql(), [(None, x.a, x.b, x.score, x.reason) for x in joined]
-                )
-            table = _q(t.name)
-            for moved in _batched(clusters.roots(), BATCH):
-                conn.executemany(
-                    f"UPDATE {table} SET entity_id = "
-                    f"(SELECT entity_id FROM {table} WHERE mention_id = ?) WHERE mention_id = ?",
-                    [(root, mid) for mid, root in moved],
-                )
-            conn.execute(
-                f"UPDATE {_q(t.links)} SET entity_id = (SELECT entity_id FROM {table} "
-                f"WHERE {table}.mention_id = {_q(t.links)}.mention_id)"
-            )
-            # entities are read back in entity order: through this index, not a sort
-            conn.execute(f"CREATE INDEX {_q(f'idx_{t.name}_entity_id')} ON {table}(entity_id)")
-            counts[t.name] = self._write_entities(t, plan)
-        return counts
-
-    def _write_entities(self, t: ListTable, plan: MatchPlan) -> int:
-        """One entities row per entity_id, from its mentions read in entity order."""
-        conn = self.conn
-        table = self.tables[t.entities]
-        mention_cols = [c.name for c in self.tables[t.name].columns]
-        cursor = conn.cursor()
-        cursor.execute(f"SELECT * FROM {_q(t.name)} ORDER BY entity_id, mention_id")
-        batch: list[list[Any]] = []
-        count = 0
-        insert = table.insert_sql()
-        at = mention_cols.index("entity_id")
-        for eid, group in itertools.groupby(cursor, key=lambda r: r[at]):
-            rows = [dict(zip(mention_cols, r, strict=True)) for r in group]
-            doc_ids = list(dict.fromkeys(r["doc_id"] for r in rows))
-            published = sorted(str(r["published"]) for r in rows if r.get("published"))
-            row: dict[str, Any] = {
-                "entity_id": eid,
-                "mention_count": len(rows),
-                "doc_count": len(doc_ids),
-                "first_published": published[0] if published else None,
-                "last_published": published[-1] if published else None,
-                "doc_ids": doc_ids,
-                **canonical_row(rows, plan),
-            }
-            batch.append([_sql_value(row.get(c.name), c.kind) for c in table.columns])
-            count += 1
-            if len(batch) >= BATCH:
-                conn.executemany(insert, batch)
-                batch.clear()
-        if batch:
-            conn.executemany(insert, batch)
-        return count
+    def last_mention_id(self, name: str) -> int:
+        """The highest mention id handed out in list table ``name`` (ids start at 1)."""
+        return self._next_id[name] - 1
 
     # -- finishing
     def finish(self, *, datasette: bool) -> None:
@@ -408,10 +245,13 @@ class SQLiteTables:
         conn = self.conn
         if datasette:
             for t in self.spec.lists:
-                conn.execute(f"CREATE INDEX {_q(f'idx_{t.name}_doc_id')} ON {_q(t.name)}(doc_id)")
+                conn.execute(
+                    f"CREATE INDEX {ident(f'idx_{t.name}_doc_id')} ON {ident(t.name)}(doc_id)"
+                )
                 if self.entities:  # (the index on entity_id exists already)
                     conn.execute(
-                        f"CREATE INDEX {_q(f'idx_{t.links}_entity_id')} ON {_q(t.links)}(entity_id)"
+                        f"CREATE INDEX {ident(f'idx_{t.links}_entity_id')} "
+                        f"ON {ident(t.links)}(entity_id)"
                     )
                 self._fts(t)
             conn.execute("CREATE INDEX idx_documents_status ON documents(status)")
@@ -428,12 +268,12 @@ class SQLiteTables:
         if not names:
             return
         fts = f"{t.name}_fts"
-        cols = ", ".join(_q(n) for n in names)
+        cols = ", ".join(ident(n) for n in names)
         self.conn.execute(
-            f"CREATE VIRTUAL TABLE {_q(fts)} USING fts5({cols}, "
+            f"CREATE VIRTUAL TABLE {ident(fts)} USING fts5({cols}, "
             f"content=[{t.name}], content_rowid='mention_id', tokenize='trigram')"
         )
-        self.conn.execute(f"INSERT INTO {_q(fts)}({_q(fts)}) VALUES ('rebuild')")
+        self.conn.execute(f"INSERT INTO {ident(fts)}({ident(fts)}) VALUES ('rebuild')")
 
     def _column_table(self) -> None:
         self.conn.execute(
@@ -454,22 +294,22 @@ class SQLiteTables:
 
     # -- reading back
     def iter_batches(self, table: Table, size: int = BATCH) -> Iterator[list[tuple[Any, ...]]]:
-        order = f" ORDER BY {_q(table.pk)}" if table.pk and table.pk != "doc_id" else ""
+        order = f" ORDER BY {ident(table.pk)}" if table.pk and table.pk != "doc_id" else ""
         if table.pk is None:
             order = " ORDER BY rowid"
-        cursor = self.conn.execute(f"SELECT * FROM {_q(table.name)}{order}")
+        cursor = self.conn.execute(f"SELECT * FROM {ident(table.name)}{order}")
         while rows := cursor.fetchmany(size):
             yield rows
 
 
-def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Lists of up to ``size`` items (``itertools.batched`` is Python 3.12+)."""
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
 
 
-def _sql_value(value: Any, kind: Kind) -> Any:
+def sql_value(value: Any, kind: Kind) -> Any:
     if value is None:
         return None
     if kind == "list" and not isinstance(value, str):
@@ -494,98 +334,3 @@ def datasette_metadata(db_name: str, tables: Mapping[str, Table]) -> dict[str, A
             }
         }
     }
-
-
-# --------------------------------------------------------------------------- arrow, csv
-
-_ARROW: dict[Kind, str] = {
-    "text": "string",
-    "integer": "int64",
-    "real": "float64",
-    "boolean": "bool_",
-    "json": "string",
-}
-
-
-def _arrow_schema(table: Table) -> pa.Schema:
-    import pyarrow as pa
-
-    fields = []
-    for c in table.columns:
-        typ = pa.list_(pa.string()) if c.kind == "list" else getattr(pa, _ARROW[c.kind])()
-        meta = {"description": c.description} if c.description else None
-        fields.append(pa.field(c.name, typ, nullable=c.name != table.pk, metadata=meta))
-    return pa.schema(fields, metadata={"description": table.description})
-
-
-def _arrow_batches(store: SQLiteTables, table: Table) -> Iterator[pa.RecordBatch]:
-    import pyarrow as pa
-
-    schema = _arrow_schema(table)
-    kinds = [c.kind for c in table.columns]
-    for rows in store.iter_batches(table, ARROW_BATCH):
-        arrays = []
-        for i, kind in enumerate(kinds):
-            col: list[Any] = [r[i] for r in rows]
-            if kind == "list":
-                col = [json.loads(v) if v is not None else None for v in col]
-            elif kind == "boolean":
-                col = [bool(v) if v is not None else None for v in col]
-            arrays.append(pa.array(col, type=schema.field(i).type))
-        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def write_parquet(store: SQLiteTables, folder: Path) -> list[Path]:
-    """One ``<table>.parquet`` per table, written one row group at a time."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    paths = []
-    for table in store.tables.values():
-        path = folder / f"{table.name}.parquet"
-        schema = _arrow_schema(table)
-        with pq.ParquetWriter(path, schema) as writer:
-            group: list[pa.RecordBatch] = []
-            for batch in _arrow_batches(store, table):
-                group.append(batch)
-                if sum(b.num_rows for b in group) >= ROW_GROUP:
-                    writer.write_table(pa.Table.from_batches(group, schema), ROW_GROUP)
-                    group = []
-            if group:
-                writer.write_table(pa.Table.from_batches(group, schema), ROW_GROUP)
-        paths.append(path)
-    return paths
-
-
-def arrow_tables(store: SQLiteTables) -> dict[str, pa.Table]:
-    """Every table as an Arrow table (the same types as the Parquet files)."""
-    import pyarrow as pa
-
-    return {
-        name: pa.Table.from_batches(list(_arrow_batches(store, table)), _arrow_schema(table))
-        for name, table in store.tables.items()
-    }
-
-
-def write_csv(store: SQLiteTables, folder: Path) -> list[Path]:
-    """One ``<table>.csv`` per table: UTF-8 with a BOM (Excel reads Chinese right),
-    a header row, lists and objects as JSON text, booleans as true/false."""
-    paths = []
-    for table in store.tables.values():
-        path = folder / f"{table.name}.csv"
-        booleans = [i for i, c in enumerate(table.columns) if c.kind == "boolean"]
-        with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow([c.name for c in table.columns])
-            for rows in store.iter_batches(table):
-                writer.writerows([_csv_bools(r, booleans) for r in rows] if booleans else rows)
-        paths.append(path)
-    return paths
-
-
-def _csv_bools(row: tuple[Any, ...], booleans: list[int]) -> list[Any]:
-    out = list(row)
-    for i in booleans:
-        if out[i] is not None:
-            out[i] = "true" if out[i] else "false"
-    return out
