@@ -17,16 +17,10 @@ from pydantic import BaseModel
 from llmx._errors import ConfigError, InputError, LlmxError, SchemaError
 from llmx._tables.csv_files import write_csv
 from llmx._tables.entities import MatchPlan, hooks_for
-from llmx._tables.flatten import (
-    ReadStats,
-    TableSpec,
-    document_row,
-    iter_output,
-    mention_rows,
-    spec_from_data,
-    spec_from_schema,
-)
+from llmx._tables.flatten import TableSpec, spec_from_data, spec_from_schema
+from llmx._tables.lines import ReadStats, iter_output
 from llmx._tables.parquet_files import arrow_tables, write_parquet
+from llmx._tables.rows import document_row, mention_rows
 from llmx._tables.sqlite import SQLiteTables, datasette_metadata
 from llmx._tables.sqlite_entities import match_entities
 

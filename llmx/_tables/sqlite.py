@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from llmx._tables.entities import MatchPlan, block_keys, features
-from llmx._tables.flatten import Column, Kind, ListTable, OutputLine, TableSpec
+from llmx._tables.flatten import Column, Kind, ListTable, TableSpec
+from llmx._tables.lines import OutputLine
 
 __all__ = [
     "BATCH",
