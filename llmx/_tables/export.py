@@ -107,7 +107,7 @@ def _schema_from_summary(out: Path) -> type[BaseModel] | None:
     return None
 
 
-def _spec(out: Path, schema: type[BaseModel] | str | None) -> TableSpec:
+def _table_spec(out: Path, schema: type[BaseModel] | str | None) -> TableSpec:
     if isinstance(schema, str):
         from llmx._schemas import load_schema
 
@@ -120,13 +120,13 @@ def _spec(out: Path, schema: type[BaseModel] | str | None) -> TableSpec:
 
 
 @contextmanager
-def _store(
+def _build_store(
     out: Path, db_path: Path, schema: type[BaseModel] | str | None, *, entities: bool
 ) -> Iterator[tuple[SQLiteTables, ExportReport]]:
     if not out.is_file():
         raise InputError("output file not found", path=str(out))
     start = time.perf_counter()
-    spec = _spec(out, schema)
+    spec = _table_spec(out, schema)
     if not spec.lists and spec.schema is not None:
         raise SchemaError(
             "the schema has no list field to make a table of", schema=str(spec.schema)
@@ -184,7 +184,7 @@ def export_tables(
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         tmp.unlink(missing_ok=True)
         try:
-            with _store(out_path, tmp, schema, entities=entities) as (store, report):
+            with _build_store(out_path, tmp, schema, entities=entities) as (store, report):
                 store.finish(datasette=True)
                 meta = datasette_metadata(target.stem, store.tables)
             os.replace(tmp, target)
@@ -200,7 +200,10 @@ def export_tables(
     target.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(dir=target, prefix=".stage-") as stage,
-        _store(out_path, Path(stage) / "stage.db", schema, entities=entities) as (store, report),
+        _build_store(out_path, Path(stage) / "stage.db", schema, entities=entities) as (
+            store,
+            report,
+        ),
     ):
         store.finish(datasette=False)
         if fmt == "parquet":
@@ -244,7 +247,7 @@ def read_tables(
     }
     with (
         tempfile.TemporaryDirectory(prefix="llmx-tables-") as stage,
-        _store(Path(out), Path(stage) / "stage.db", schema, entities=entities) as (store, _),
+        _build_store(Path(out), Path(stage) / "stage.db", schema, entities=entities) as (store, _),
     ):
         store.finish(datasette=False)
         arrow = arrow_tables(store)

@@ -142,7 +142,7 @@ class TableSpec:
 # --------------------------------------------------------------------------- schema
 
 
-def _unwrap(annotation: Any) -> Any:
+def _without_none(annotation: Any) -> Any:
     """``X | None`` -> ``X`` (the first non-None member of a union)."""
     origin = get_origin(annotation)
     if origin is Union or origin is types.UnionType:
@@ -151,8 +151,8 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
-def _kind(annotation: Any) -> Kind:
-    ann = _unwrap(annotation)
+def _annotation_kind(annotation: Any) -> Kind:
+    ann = _without_none(annotation)
     if get_origin(ann) is Literal:
         values = get_args(ann)
         if all(isinstance(v, bool) for v in values):
@@ -172,12 +172,12 @@ def _kind(annotation: Any) -> Kind:
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
-    ann = _unwrap(annotation)
+    ann = _without_none(annotation)
     return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
 
 
 def _list_item_model(annotation: Any) -> type[BaseModel] | None:
-    ann = _unwrap(annotation)
+    ann = _without_none(annotation)
     if get_origin(ann) is list:
         args = get_args(ann)
         return _model_of(args[0]) if args else None
@@ -194,7 +194,7 @@ def _model_columns(
         if sub is not None:
             yield from _model_columns(sub, path, description or sub.__doc__)
             continue
-        yield Column("_".join(path), _kind(info.annotation), description, path, path[0])
+        yield Column("_".join(path), _annotation_kind(info.annotation), description, path, path[0])
 
 
 def _dedupe_names(columns: list[Column]) -> tuple[Column, ...]:
@@ -226,7 +226,7 @@ def _model_columns_for_field(name: str, annotation: Any, description: str | None
     sub = _model_of(annotation)
     if sub is not None:
         return list(_model_columns(sub, (name,), description))
-    return [Column(name, _kind(annotation), description, (name,), name)]
+    return [Column(name, _annotation_kind(annotation), description, (name,), name)]
 
 
 # --------------------------------------------------------------------------- data
@@ -256,19 +256,22 @@ def _widen(a: Kind | None, b: Kind | None) -> Kind | None:
     return "json" if "json" in (a, b) else "text"
 
 
-def _walk(
+def _leaves(
     item: Mapping[str, Any], prefix: tuple[str, ...]
 ) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """``(path, value)`` of every leaf of a nested object (an empty object is a leaf)."""
     for key, value in item.items():
         path = (*prefix, str(key))
         if isinstance(value, dict) and value:
-            yield from _walk(value, path)
+            yield from _leaves(value, path)
         else:
             yield path, value
 
 
 @dataclass
-class _Seen:
+class _ColumnsSeen:
+    """The columns seen so far, in the order first seen, each with its widened kind."""
+
     order: list[tuple[str, ...]] = field(default_factory=list)
     kinds: dict[tuple[str, ...], Kind | None] = field(default_factory=dict)
 
@@ -288,21 +291,21 @@ def spec_from_data(path: str | Path) -> TableSpec:
     A top-level record field holding a list of objects is a table; other fields become
     ``record_*`` columns of ``documents``. Column kinds widen as values are seen.
     """
-    lists: dict[str, _Seen] = {}
-    record = _Seen()
+    lists: dict[str, _ColumnsSeen] = {}
+    record = _ColumnsSeen()
     for line in iter_output(path):
         rec = line.record
         if rec is None:
             continue
         for key, value in rec.items():
             if isinstance(value, list):
-                seen = lists.setdefault(key, _Seen())
+                seen = lists.setdefault(key, _ColumnsSeen())
                 for item in value:
                     if isinstance(item, dict):
-                        for p, v in _walk(item, ()):
+                        for p, v in _leaves(item, ()):
                             seen.add(p, v)
             elif isinstance(value, dict) and value:
-                for p, v in _walk(value, (key,)):
+                for p, v in _leaves(value, (key,)):
                     record.add(p, v)
             else:
                 record.add((key,), value)

@@ -21,7 +21,7 @@ from llmx._tables.lines import OutputLine
 __all__ = ["coerce", "document_row", "mention_rows"]
 
 
-def _get(item: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+def _value_at(item: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = item
     for key in path:
         if not isinstance(value, Mapping):
@@ -55,7 +55,7 @@ def coerce(value: Any, kind: Kind) -> Any:
     return None
 
 
-def _text(value: Any) -> str | None:
+def _as_text(value: Any) -> str | None:
     if value is None:
         return None
     return value if isinstance(value, str) else str(value)
@@ -65,10 +65,10 @@ def _provenance(line: OutputLine) -> dict[str, Any]:
     meta = line.meta
     notes = line.raw.get("notes")
     return {
-        "source": _text(line.raw.get("source")),
-        "url": _text(meta.get("url")),
-        "title": _text(meta.get("title")),
-        "published": _text(meta.get("published")),
+        "source": _as_text(line.raw.get("source")),
+        "url": _as_text(meta.get("url")),
+        "title": _as_text(meta.get("title")),
+        "published": _as_text(meta.get("published")),
         "note_count": len(notes) if isinstance(notes, list) else 0,
     }
 
@@ -87,12 +87,12 @@ def document_row(line: OutputLine, spec: TableSpec) -> dict[str, Any]:
         err = error if isinstance(error, dict) else {}
         row.update(
             status="failed",
-            error_kind=_text(err.get("kind")) or "error",
-            error_message=_text(err.get("message")) or "no record was produced",
+            error_kind=_as_text(err.get("kind")) or "error",
+            error_message=_as_text(err.get("message")) or "no record was produced",
         )
     notes = raw.get("notes")
     row.update(
-        content_sha256=_text(raw.get("content_sha256")),
+        content_sha256=_as_text(raw.get("content_sha256")),
         prompt_tokens=coerce(usage.get("prompt_tokens"), "integer"),
         completion_tokens=coerce(usage.get("completion_tokens"), "integer"),
         total_tokens=coerce(usage.get("total_tokens"), "integer"),
@@ -108,11 +108,11 @@ def document_row(line: OutputLine, spec: TableSpec) -> dict[str, Any]:
         items = rec.get(table.name) if rec is not None else None
         row[f"{table.name}_count"] = len(items) if isinstance(items, list) else 0
     for c in spec.record_columns:
-        row[c.name] = coerce(_get(rec or {}, c.path), c.kind)
+        row[c.name] = coerce(_value_at(rec or {}, c.path), c.kind)
     return row
 
 
-def _grounding(line: OutputLine) -> dict[str, dict[str, Any]]:
+def _grounding_by_path(line: OutputLine) -> dict[str, dict[str, Any]]:
     entries = line.raw.get("grounding")
     out: dict[str, dict[str, Any]] = {}
     if isinstance(entries, list):
@@ -133,7 +133,7 @@ def mention_rows(line: OutputLine, table: ListTable) -> Iterator[dict[str, Any]]
     items = rec.get(table.name)
     if not isinstance(items, list):
         return
-    grounding = _grounding(line)
+    grounding = _grounding_by_path(line)
     confidence = line.raw.get("confidence")
     conf: Mapping[str, Any] = confidence if isinstance(confidence, dict) else {}
     common = _provenance(line)
@@ -144,11 +144,11 @@ def mention_rows(line: OutputLine, table: ListTable) -> Iterator[dict[str, Any]]
         g = grounding.get(path, {})
         row: dict[str, Any] = {"doc_id": line.doc_id, "item_index": index}
         for c in table.columns:
-            row[c.name] = coerce(_get(item, c.path), c.kind)
+            row[c.name] = coerce(_value_at(item, c.path), c.kind)
         row.update(
             evidence_start=coerce(g.get("start"), "integer"),
             evidence_end=coerce(g.get("end"), "integer"),
-            grounding=_text(g.get("status")),
+            grounding=_as_text(g.get("status")),
             grounding_score=coerce(g.get("score"), "real"),
             confidence=coerce(conf.get(path), "real"),
             **common,

@@ -120,7 +120,7 @@ class SQLiteTables:
         self.conn.execute("PRAGMA journal_mode=OFF")
         self.conn.execute("PRAGMA synchronous=OFF")
         self.conn.execute("ATTACH DATABASE '' AS scratch")  # a temporary file
-        self.tables = self._tables()
+        self.tables = self._layout()
         self.conn.execute("BEGIN")
         for table in self.tables.values():
             self.conn.execute(table.create_sql())
@@ -140,7 +140,7 @@ class SQLiteTables:
         self.replaced = 0
 
     # -- layout
-    def _tables(self) -> dict[str, Table]:
+    def _layout(self) -> dict[str, Table]:
         spec = self.spec
         tables = {
             "documents": Table(

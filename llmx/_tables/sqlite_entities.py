@@ -47,7 +47,7 @@ class EntityMatcher:
         self.store = store
         self.conn = store.conn
         #: features of the mentions of the component being resolved
-        self._loaded: dict[int, Features] = {}
+        self._component_features: dict[int, Features] = {}
 
     def match(self) -> dict[str, int]:
         """Match mentions into entities and write the entities and links tables.
@@ -81,7 +81,7 @@ class EntityMatcher:
                     [(x.a, x.b, x.score, x.reason) for x in found],
                 )
             size = self.store.last_mention_id(t.name)
-            clusters = Clusters(size, self._loaded.__getitem__)
+            clusters = Clusters(size, self._component_features.__getitem__)
             links = self.store.tables[t.links]
             for joined in batched(self._resolve(t.name, size, clusters), BATCH):
                 conn.executemany(
@@ -142,15 +142,15 @@ class EntityMatcher:
         for _, rows_of_component in itertools.groupby(cursor, key=lambda r: r[0]):
             component = [Link(a, b, score, reason) for _, a, b, score, reason in rows_of_component]
             clusters.forget()
-            self._prefetch(name, {m for x in component for m in (x.a, x.b)})
+            self._load_component(name, {m for x in component for m in (x.a, x.b)})
             for link in component:
                 if clusters.join(link):
                     yield link
-        self._loaded.clear()
+        self._component_features.clear()
 
-    def _prefetch(self, name: str, ids: set[int]) -> None:
+    def _load_component(self, name: str, ids: set[int]) -> None:
         """Load the features of one component's mentions (replacing the previous ones)."""
-        self._loaded.clear()
+        self._component_features.clear()
         ordered = sorted(ids)
         for start in range(0, len(ordered), 500):
             chunk = ordered[start : start + 500]
@@ -162,7 +162,7 @@ class EntityMatcher:
             ):
                 f = json.loads(text)
                 f["d"] = doc_id
-                self._loaded[mid] = f
+                self._component_features[mid] = f
 
     def _write_entities(self, t: ListTable, plan: MatchPlan) -> int:
         """One entities row per entity_id, from its mentions read in entity order."""
