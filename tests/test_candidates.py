@@ -376,3 +376,19 @@ def test_a_count_that_opens_its_clause_takes_its_scope_from_what_follows() -> No
     assert name == "stats" and item["scope"] == "集中签约项目"
     assert item["project_count"] == 22 and item["amount"] == {"text": "662.32亿元"}
     assert item["period"] == "5月17日" and item["region"] == "智造新城"
+
+
+def test_candidates_the_model_turns_down_make_an_empty_record(fake_openai: FakeOpenAI) -> None:
+    """Figures that are not records (the model answers "none" to each) leave the schema's
+    empty record and a note, not an error."""
+
+    def nothing(request: dict[str, Any]) -> Any:
+        return structured({key: {"kind": "none"} for key in _keys(request)})
+
+    fake_openai.default = nothing
+    text = "近日，总投资139亿元的卫蓝新能源固态电池项目落户南太湖新区。\n"
+    result = llmx.extract(text, "investment", **_settings(fake_openai))
+    assert result.error is None and result.record is not None
+    assert (result.record.projects, result.record.stats) == ([], [])
+    assert fake_openai.chat_requests  # the candidates were asked about
+    assert "no candidate made a record" in result.notes

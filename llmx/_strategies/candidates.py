@@ -65,14 +65,7 @@ class CandidateStrategy(Generic[M]):
         reading: Reading[M] = Reading()
         candidates = self.reader.find(context.text, context)
         if not candidates:
-            # nothing that may hold a record: the schema's empty record, when it has one
-            try:
-                empty = self.response_model.model_validate({}, context={"llmx": context})
-            except ValidationError as exc:
-                raise ExtractionError(
-                    "no candidates found and the schema has no empty record", doc_id=doc_id
-                ) from exc
-            reading.records.append(empty)
+            reading.records.append(self._empty_record(context, doc_id, "no candidates found"))
             notes.append("no candidates found in the text")
             return reading
         passes = self.settings.passes
@@ -123,7 +116,22 @@ class CandidateStrategy(Generic[M]):
                         passes,
                     )
                 reading.agreement[id(record)] = share
+        if not reading.records:
+            # every candidate turned down, cut off or invalid: a document without records
+            reading.records.append(
+                self._empty_record(context, doc_id, "no candidate made a record")
+            )
+            notes.append("no candidate made a record")
         return reading
+
+    def _empty_record(self, context: DocumentContext, doc_id: str, why: str) -> M:
+        """The schema's record with no items, for a document that yields none."""
+        try:
+            return self.response_model.model_validate({}, context={"llmx": context})
+        except ValidationError as exc:
+            raise ExtractionError(
+                f"{why} and the schema has no empty record", doc_id=doc_id
+            ) from exc
 
     async def _answer_group(
         self,
