@@ -13,15 +13,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from llmx._cli.common import plain, print_error
 from llmx._errors import LlmxError
+from llmx._local.detached import server_status, start_detached, stop_detached
+from llmx._local.launch import MAX_CONTEXT, MIN_CONTEXT, STARTUP_TIMEOUT_S
 from llmx._local.model import BUNDLED_MODEL, ENV_LOCAL_MODEL, ensure_model, verify_model
-from llmx._local.server import (
-    MAX_CONTEXT,
-    MIN_CONTEXT,
-    STARTUP_TIMEOUT_S,
-    server_status,
-    start_detached,
-    stop_detached,
-)
 
 app = typer.Typer(
     help="Manage the bundled local model and its long-lived server.",

@@ -9,7 +9,23 @@
 * :func:`recommended_request_options` -- how to ask this server for structured output.
 """
 
+from llmx._local.detached import (
+    ServerStatus,
+    running_server,
+    server_status,
+    start_detached,
+    stop_detached,
+)
 from llmx._local.endpoint import endpoint_for_local, estimate_context
+from llmx._local.launch import (
+    MAX_CONTEXT,
+    MIN_CONTEXT,
+    MODEL_ALIAS,
+    LaunchConfig,
+    ServerInfo,
+    check_llama_cpp,
+    context_size_for,
+)
 from llmx._local.model import (
     BUNDLED_MODEL,
     ENV_LOCAL_MODEL,
@@ -25,21 +41,7 @@ from llmx._local.options import (
     json_object_response_format,
     recommended_request_options,
 )
-from llmx._local.server import (
-    MAX_CONTEXT,
-    MIN_CONTEXT,
-    MODEL_ALIAS,
-    LaunchConfig,
-    LocalServer,
-    ServerInfo,
-    ServerStatus,
-    check_llama_cpp,
-    context_size_for,
-    running_server,
-    server_status,
-    start_detached,
-    stop_detached,
-)
+from llmx._local.server import LocalServer
 
 __all__ = [
     "BUNDLED_MODEL",

@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llmx._local.detached import running_server
+from llmx._local.launch import MODEL_ALIAS, context_size_for
 from llmx._local.model import BUNDLED_MODEL, ENV_LOCAL_MODEL, check_gguf, ensure_model
 from llmx._local.options import RECOMMENDED_MODE, recommended_request_options
-from llmx._local.server import MODEL_ALIAS, LocalServer, context_size_for, running_server
+from llmx._local.server import LocalServer
 
 if TYPE_CHECKING:
     from llmx._config import Settings
