@@ -14,7 +14,6 @@ reader never sees half of it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +29,7 @@ from llmx._local.launch import (
     ServerInfo,
     probe_health,
 )
+from llmx._local.lock import exclusive_lock
 from llmx._local.process import STOP_GRACE_S, pid_alive, pid_exit_waiter, stop_group
 from llmx._local.server import LocalServer
 
@@ -37,18 +37,15 @@ STATE_FILENAME = "local-server.json"
 
 
 def state_path(data_dir: Path | None = None) -> Path:
-    return (data_dir if data_dir is not None else default_data_dir()) / STATE_FILENAME
+    return (data_dir or default_data_dir()) / STATE_FILENAME
 
 
 @contextlib.contextmanager
 def _state_lock(data_dir: Path) -> Iterator[None]:
+    """Held while the state file is read to be changed, and changed."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / f".{STATE_FILENAME}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with exclusive_lock(data_dir / f".{STATE_FILENAME}.lock"):
         yield
-    finally:
-        os.close(fd)
 
 
 def read_state(data_dir: Path | None = None) -> ServerInfo | None:
@@ -99,7 +96,7 @@ class ServerStatus:
 
 def server_status(data_dir: Path | None = None) -> ServerStatus:
     """Recorded long-lived server, whether its process is alive and its API healthy."""
-    directory = data_dir if data_dir is not None else default_data_dir()
+    directory = data_dir or default_data_dir()
     info = read_state(directory)
     status = ServerStatus(info=info, state_file=str(state_path(directory)))
     if info is None:
@@ -115,7 +112,7 @@ def running_server(data_dir: Path | None = None, min_n_ctx: int = 0) -> ServerIn
     A state file whose process is gone is removed. ``min_n_ctx`` rejects a server
     started with a smaller context than the run needs.
     """
-    directory = data_dir if data_dir is not None else default_data_dir()
+    directory = data_dir or default_data_dir()
     try:
         status = server_status(directory)
     except LocalModelError:
@@ -153,7 +150,7 @@ def start_detached(
     was found. The server has no parent-death signal and outlives this process;
     its log is ``<data_dir>/logs/local-server.log``.
     """
-    directory = data_dir if data_dir is not None else default_data_dir()
+    directory = data_dir or default_data_dir()
     with _state_lock(directory):
         existing = read_state(directory)
         if existing is not None and _still_running(existing):
@@ -187,7 +184,7 @@ def start_detached(
 
 def stop_detached(data_dir: Path | None = None, grace: float = STOP_GRACE_S) -> ServerInfo | None:
     """Stop the long-lived server; returns what was stopped (``None`` if nothing ran)."""
-    directory = data_dir if data_dir is not None else default_data_dir()
+    directory = data_dir or default_data_dir()
     with _state_lock(directory):
         info = read_state(directory)
         if info is None:

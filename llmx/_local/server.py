@@ -185,7 +185,7 @@ class LocalServer:
             stop_at_exit(self)
         return cfg
 
-    def _check_exited(self) -> bool:
+    def _died_on_taken_port(self) -> bool:
         """``True`` if it died on a busy port (retryable); raise for any other exit."""
         assert self._proc is not None
         code = self._proc.poll()
@@ -223,7 +223,7 @@ class LocalServer:
                 self._launch()
                 deadline = time.monotonic() + self.startup_timeout
                 while True:
-                    if self._check_exited():
+                    if self._died_on_taken_port():
                         break  # port taken between probe and bind: try another
                     if probe_health(self.base_url):
                         return self.info
