@@ -1,46 +1,16 @@
-"""The Ray engine: many documents over a Ray cluster (``llmx run --engine ray``).
+"""The Ray engine's driver: join or start the cluster, build the pipeline, take the
+results (the package's docstring, :mod:`llmx._engines.ray`, tells the whole path).
 
-The data path::
-
-    inputs -> Ray Dataset of documents -> map_batches(pool of extractor actors)
-           -> driver: the same Tally (output file, counts, progress) as one process
-
-* **Documents as a Ray Dataset.** Paths, folders, globs and ``.jsonl`` files are read by
-  llmx's own reader (:func:`llmx._io.iter_documents`, so doc_ids, duplicate renaming and
-  unreadable-input errors are exactly those of one process) inside one Ray read task
-  pinned to the driver's node, where the paths were named; ``.parquet`` files are read
-  by Ray Data itself (``read_parquet``, on any node; columns ``id``, ``text``, the rest
-  going to ``meta``). A document travels pickled, with its doc_id beside it, in blocks
-  of ``concurrency`` documents (a streaming repartition), so results flow back while
-  reading goes on and a lost block costs little.
-* **A pool of actors**, each holding one :class:`~llmx._extractor.Extractor` (its client,
-  its cache handle, its event loop): ``map_batches`` with an async callable class on an
-  ``ActorPoolStrategy`` of ``actors`` actors, each running several batches at once, and
-  ``concurrency`` documents in flight per actor (a governor slot per document, as in one
-  process: :func:`llmx._batch.process_one`).
-* **One limiter for all.** rpm/tpm buckets and the 429 pause live in one small async
-  actor (:class:`_Budget`, a :class:`~llmx._ratelimit.RateLimiter`); every extractor's
-  limiter (:class:`_SharedLimiter`) asks it before each request, so a 429 seen by one
-  actor pauses them all, and each halves its own concurrency when it learns of it.
-* **The driver writes.** Results come back (pickled :class:`~llmx._types.Result`) as Ray
-  Data streams them; the driver records each with :class:`llmx._batch.Tally` into the
-  same :class:`~llmx._io.ResultWriter` as one process: the same output lines, error
-  report, summary, token and cost accounting. Resume uses the same scan (the skip set
-  goes to every actor; a skipped document is counted, not extracted).
-* **Faults.** Ray Data restarts a killed actor and retries the batches it held; their
-  results never reached the driver, so each document is written once (answers the
-  killed actor already had come from the cache when its node keeps one). A driver
-  killed outright loses only documents not yet written: running the same command
-  again resumes. Ctrl-C (or ``stop``) stops taking results, keeps the ones already
-  back, and shuts the dataset down; a resume redoes the rest.
+The driver writes: results come back (pickled :class:`~llmx._types.Result`) as Ray Data
+streams them, and :class:`llmx._batch.Tally` records each into the same
+:class:`~llmx._io.ResultWriter` as one process. A stop (Ctrl-C) stops taking results,
+keeps the ones already back and shuts the dataset down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import hashlib
 import logging
 import os
 import pickle
@@ -48,50 +18,26 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ray
+import ray.data
 from pydantic import BaseModel
 
-from llmx._batch import (
-    BatchSummary,
-    NullProgress,
-    Process,
-    ProgressSink,
-    Tally,
-    is_done,
-    process_one,
-    unreadable,
-)
+from llmx._batch import BatchSummary, NullProgress, ProgressSink, Tally
 from llmx._config import Settings
 from llmx._endpoints import Endpoint
-from llmx._engines import EngineOutcome, batch_concurrency, document_process, run_cost
-from llmx._errors import ConfigError, InputError, LlmxError
-from llmx._extractor import Extractor
-from llmx._io import FinalizeReport, ResultWriter, ResumeIndex, iter_documents
+from llmx._engines import EngineOutcome, batch_concurrency, run_cost
+from llmx._engines.ray.extract import ActorJob, ExtractActor
+from llmx._engines.ray.inputs import check_inputs, documents_dataset
+from llmx._engines.ray.limiter import BudgetActor
+from llmx._errors import ConfigError, LlmxError
+from llmx._io import FinalizeReport, ResultWriter, ResumeIndex
 from llmx._pricing import PriceTable
 from llmx._prompts import Prompt, load_prompt
-from llmx._ratelimit import RateLimiter
 from llmx._schemas import load_schema
-from llmx._shards import new_shard_path
-from llmx._types import Document, Result
-
-try:
-    import pyarrow as pa
-    import ray
-    import ray.data
-    from ray.data.block import BlockMetadata
-    from ray.data.datasource import Datasource, ReadTask
-except ImportError as exc:  # pragma: no cover - exercised in a child process by the tests
-    raise ConfigError(
-        "the Ray engine needs Ray: pip install 'llmx[ray]'", missing=exc.name or "ray"
-    ) from exc
-
-__all__ = ["RayOptions", "run_ray"]
-
-log = logging.getLogger(__name__)
 
 #: object store of a local Ray instance started by llmx: documents and results pass
 #: through it a few blocks at a time, so a small one is plenty
@@ -120,339 +66,8 @@ class RayOptions:
     shard_dir: Path | None = None
 
 
-@dataclass(frozen=True)
-class _Job:
-    """What every actor needs to build its extractor (pickled to each)."""
-
-    schema: type[BaseModel] | str
-    prompt: str | Prompt | None
-    settings: Settings
-    prices: PriceTable | None
-    concurrency: int
-    shard_dir: Path | None = None
-
-
-# --------------------------------------------------------------------------- the limiter
-
-
-class _Budget:
-    """The run's one rate limiter, as an async Ray actor every extractor consults."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._limiter = RateLimiter(
-            settings.rpm,
-            settings.tpm,
-            max_concurrency=1,  # unused here: each actor governs its own documents
-            base_backoff=settings.backoff_initial,
-            max_backoff=settings.backoff_max,
-        )
-        self._members: list[Any] = []
-
-    async def acquire(self, tokens: int) -> tuple[int, int]:
-        """Wait until a request of ``tokens`` fits (a 429 pause included); returns the
-        reservation and the 429s seen so far (an actor halves its concurrency when that
-        count moves)."""
-        reserved = await self._limiter.acquire(tokens)
-        return reserved, self._limiter.rate_limited
-
-    def record(self, actual: int, estimated: int, success: bool) -> None:
-        self._limiter.record(actual, estimated, success=success)
-
-    def on_rate_limited(self, retry_after: float | None) -> float:
-        return self._limiter.on_rate_limited(retry_after)
-
-    def register(self, actor: Any) -> None:
-        """An extractor actor says it started (a restarted one registers again)."""
-        self._members.append(actor)
-
-    def members(self) -> list[Any]:
-        """The extractor actors that started, restarted ones once per start."""
-        return list(self._members)
-
-    def stats(self) -> dict[str, float]:
-        limiter = self._limiter
-        return {
-            "rate_limited": limiter.rate_limited,
-            "requests": limiter.requests,
-            "waited_seconds": round(limiter.waited_seconds, 3),
-            "actor_starts": len(self._members),
-        }
-
-
-class _SharedLimiter(RateLimiter):
-    """An extractor's limiter whose buckets and 429 pause are the :class:`_Budget` actor's.
-
-    Every request waits in the budget actor (:meth:`acquire`: one call per request), so
-    a pause set there holds every actor's next request. The governor (documents in
-    flight) stays local: each actor halves it once per 429 burst anyone reports, and
-    grows it back on its own successes. Settling a request (:meth:`record`) only goes to
-    the budget when it matters there: a tokens-per-minute bucket to adjust, or a
-    back-off to reset after 429s.
-    """
-
-    def __init__(self, budget: Any, concurrency: int, *, tpm: float | None) -> None:
-        super().__init__(None, None, max_concurrency=concurrency)
-        self._budget = budget
-        self._tpm = tpm
-        self._storms_seen = 0
-
-    def _follow(self, storms: int) -> None:
-        if storms > self._storms_seen:
-            self._storms_seen = storms
-            self.governor.on_rate_limited()
-
-    async def acquire(self, tokens_estimate: int = 0) -> int:
-        reserved, storms = await self._budget.acquire.remote(max(0, int(tokens_estimate)))
-        self._follow(storms)
-        self.requests += 1
-        return int(reserved)
-
-    def record(
-        self, actual_tokens: int, estimated_tokens: int = 0, *, success: bool = True
-    ) -> None:
-        actual = max(0, int(actual_tokens))
-        self.tokens_used += actual
-        if self._tpm is not None or self._storms_seen:
-            self._budget.record.remote(actual, int(estimated_tokens), success)
-        if success:
-            self.governor.on_success()
-
-    def on_rate_limited(self, retry_after: float | None = None) -> float:
-        self.rate_limited += 1
-        self._budget.on_rate_limited.remote(retry_after)
-        return 0.0
-
-    async def wait_if_paused(self) -> None:
-        """Nothing to wait for here: the pause holds each request in :meth:`acquire`."""
-
-
-# --------------------------------------------------------------------------- the actors
-
-
-class _ExtractActor:
-    """One extractor on a Ray worker: the ``map_batches`` callable of the actor pool.
-
-    Its ``__call__`` is a coroutine, so Ray Data runs the calls on one event loop of the
-    actor, several at a time; the extractor is built on that loop at the first call.
-    """
-
-    def __init__(self, job: _Job, budget: Any, skip: Any) -> None:
-        """``skip``: the object ref of the run's skip set (put once, shared by all)."""
-        import llmx._warm  # noqa: F401  # build the process-wide caches before documents wait
-
-        self._job = job
-        self._budget = budget
-        self._skip: set[str] = ray.get(skip)
-        self._lock: asyncio.Lock | None = None
-        self._limiter: RateLimiter | None = None
-        self._process: Process | None = None
-        self._extractor: Extractor[Any] | None = None
-        self._shard: ResultWriter | None = None
-        if job.shard_dir is not None:  # a restarted actor starts a new shard (at its first line)
-            self._shard = ResultWriter(new_shard_path(job.shard_dir))
-        budget.register.remote(ray.get_runtime_context().current_actor)
-
-    async def _ready(self) -> Process:
-        if self._process is not None:
-            return self._process
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._process is None:
-                job = self._job
-                extractor: Extractor[Any] = Extractor(
-                    job.schema, prompt=job.prompt, settings=job.settings
-                )
-                self._limiter = extractor.limiter = _SharedLimiter(
-                    self._budget, job.concurrency, tpm=job.settings.tpm
-                )
-                await extractor.start()
-                self._extractor = extractor
-                self._process = document_process(extractor, job.prices)
-        assert self._process is not None
-        return self._process
-
-    async def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        process = await self._ready()
-        docs: list[Document] = [pickle.loads(blob) for blob in batch["doc"]]
-        statuses = [str(s) for s in batch["status"]]
-        results = await asyncio.gather(
-            *(self._one(doc, status, process) for doc, status in zip(docs, statuses, strict=True))
-        )
-        return {
-            "doc_id": [doc.doc_id for doc in docs],
-            # "" for a document processed here, else why it was skipped (done, failed)
-            "skipped": [
-                ("done" if status == "run" else status) if result is None else ""
-                for status, result in zip(statuses, results, strict=True)
-            ],
-            "result": [b"" if result is None else _dump_result(result) for result in results],
-        }
-
-    async def _one(self, doc: Document, status: str, process: Process) -> Result[Any] | None:
-        if status != "run" or is_done(doc, self._skip):
-            return None
-        if doc.error is not None:
-            result = unreadable(doc)
-        else:
-            result = await process_one(doc, process, self._limiter)
-        if self._shard is not None:
-            self._shard.write(result)
-        return result
-
-
-def _dump_result(result: Result[Any]) -> bytes:
-    try:
-        return pickle.dumps(result)
-    except Exception as exc:  # never lose the document over a pickling problem
-        failed: Result[Any] = Result(
-            doc_id=result.doc_id,
-            source=result.source,
-            usage=result.usage,
-            attempts=result.attempts,
-            error=InputError(
-                f"cannot send the result back: {type(exc).__name__}: {exc}",
-                doc_id=result.doc_id,
-            ),
-        )
-        return pickle.dumps(failed)
-
-
-# --------------------------------------------------------------------------- the inputs
-
-
-def _block(docs: Sequence[Document], statuses: Sequence[str] | None = None) -> pa.Table:
-    """Documents as rows; ``status`` is the resume's verdict: ``run`` (extract it),
-    ``done`` (already in the output) or ``failed`` (failed before, not retried)."""
-    return pa.table(
-        {
-            "doc_id": pa.array([doc.doc_id for doc in docs], pa.string()),
-            "doc": pa.array([pickle.dumps(doc) for doc in docs], pa.binary()),
-            "status": pa.array(statuses or ["run"] * len(docs), pa.string()),
-        }
-    )
-
-
-class _Documents(Datasource):
-    """llmx's own input reader as a datasource: one read task on the driver's node."""
-
-    def __init__(
-        self, read: Callable[[], Iterable[Document]], rows: int, resume: ResumeIndex | None
-    ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self._read = read
-        self._rows = rows
-        self._resume = resume
-
-    def get_name(self) -> str:
-        return "LlmxInputs"
-
-    @property
-    def supports_distributed_reads(self) -> bool:
-        return False  # the paths were named on the driver's machine
-
-    def estimate_inmemory_data_size(self) -> int | None:
-        return None
-
-    def get_read_tasks(
-        self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None
-    ) -> list[ReadTask]:
-        read, rows, resume = self._read, self._rows, self._resume
-
-        def blocks() -> Iterator[pa.Table]:
-            # one read task reads every document in order: the resume's verdicts (and
-            # the new doc_id of different content under a taken one) are the same as
-            # in one process
-            chunk: list[Document] = []
-            statuses: list[str] = []
-            for doc in read():
-                status = "run"
-                if resume is not None:
-                    doc, status = resume.resolve(doc)
-                chunk.append(doc)
-                statuses.append(status)
-                if len(chunk) >= rows:
-                    yield _block(chunk, statuses)
-                    chunk, statuses = [], []
-            if chunk:
-                yield _block(chunk, statuses)
-
-        meta = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
-        return [ReadTask(blocks, meta)]
-
-
-def _parquet_documents(table: pa.Table) -> pa.Table:
-    """Rows of a Parquet file (``id``, ``text``, other columns: ``meta``) as documents."""
-    return _block([_parquet_document(row) for row in table.to_pylist()])
-
-
-def _parquet_document(row: dict[str, Any]) -> Document:
-    path = str(row.pop("path", "") or "")
-    raw_id = row.pop("id", None)
-    text = row.pop("text", None)
-    meta = {key: value for key, value in row.items() if value is not None}
-    name = Path(path).name
-    if not isinstance(text, str):
-        doc_id = str(raw_id) if raw_id not in (None, "") else f"{name}:no-text"
-        error = InputError("parquet row has no text column value", path=path, doc_id=doc_id)
-        return Document(doc_id=doc_id, source=path, data="", meta=meta, error=error)
-    if raw_id in (None, ""):
-        # no row numbers in a distributed read: the text itself names the row
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-        return Document(doc_id=f"{name}:{digest}", source=path, data=text, meta=meta)
-    return Document(doc_id=str(raw_id), source=path, data=text, meta=meta)
-
-
-def _all_paths(inputs: Any) -> bool:
-    return isinstance(inputs, Sequence) and all(isinstance(i, str | os.PathLike) for i in inputs)
-
-
-def _check_inputs(inputs: Any) -> None:
-    """What the one-process engine accepts and this one cannot, refused before Ray starts."""
-    if isinstance(inputs, str | os.PathLike):
-        raise TypeError("inputs must be a sequence of paths, not a single path")
-    if _all_paths(inputs) and "-" in [os.fspath(i) for i in inputs]:
-        raise ConfigError("--engine ray cannot read stdin ('-'): save it to a file and pass that")
-
-
-def _is_parquet(path: str) -> bool:
-    return path.lower().endswith(".parquet") and os.path.exists(path)
-
-
-def _dataset(inputs: Any, rows: int, resume: ResumeIndex | None) -> ray.data.Dataset:
-    """The documents of ``inputs`` as a dataset of blocks of ``rows`` documents, each
-    with the resume's verdict (Parquet rows, read in parallel, are checked by doc_id in
-    the actors instead)."""
-    parts: list[ray.data.Dataset] = []
-    readers: list[Callable[[], Iterable[Document]]] = []
-    if callable(inputs):
-        readers.append(inputs)
-    elif _all_paths(inputs):
-        paths = [os.fspath(i) for i in inputs]
-        parquet = [p for p in paths if _is_parquet(p)]
-        others = [p for p in paths if not _is_parquet(p)]
-        if others:
-            readers.append(functools.partial(iter_documents, others))
-        if parquet:
-            table = ray.data.read_parquet(parquet, include_paths=True)
-            parts.append(table.map_batches(_parquet_documents, batch_format="pyarrow"))
-    else:
-        readers.append(functools.partial(iter, list(inputs)))
-    for read in readers:
-        parts.append(
-            ray.data.read_datasource(
-                _Documents(read, rows, resume), override_num_blocks=1, num_cpus=0.1
-            )
-        )
-    dataset = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
-    return dataset.repartition(target_num_rows_per_block=rows)
-
-
-# --------------------------------------------------------------------------- the driver
-
-
 @dataclass
-class _Drain:
+class _ResultDrain:
     """The driver's side: results as Ray Data streams them, into the tally."""
 
     tally: Tally
@@ -503,7 +118,7 @@ def _connect(address: str | None) -> tuple[bool, float]:
             ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ConfigError(
-                f"cannot join the Ray cluster: {_first_line(exc)}", address=address
+                f"cannot join the Ray cluster: {_error_gist(exc)}", address=address
             ) from exc
     else:
         ray.init(
@@ -558,7 +173,7 @@ async def run_ray(
             "--engine ray needs an endpoint every actor can reach: pass --base-url "
             "(a vLLM or OpenAI-compatible server) and --model"
         )
-    _check_inputs(inputs)
+    check_inputs(inputs)
     if options.actors is not None and options.actors < 1:
         raise ConfigError("actors must be >= 1", value=options.actors)
     # what the actors will do, checked here first: a bad schema, prompt or endpoint
@@ -570,7 +185,7 @@ async def run_ray(
     # node's own disk, or one shared path when it is on shared storage
     settings = settings.replace(cache_dir=settings.resolved_cache_dir)
     concurrency = batch_concurrency(settings)
-    rows = max(1, concurrency)
+    docs_per_block = max(1, concurrency)
 
     began = time.monotonic()
     # in this thread: Ray sets its signal handlers from the main thread (seconds during
@@ -578,7 +193,7 @@ async def run_ray(
     started_ray, init_s = _connect(options.address)
     summary = BatchSummary()
     sink: ProgressSink = progress if progress is not None else NullProgress()
-    drain = _Drain(Tally(summary, writer, sink))
+    drain = _ResultDrain(Tally(summary, writer, sink))
     budget: Any = None
     actors = options.actors or 0
     stats: dict[str, float] = {}
@@ -586,7 +201,7 @@ async def run_ray(
         _quiet_data_context()
         actors = actors or _default_actors()
         budget = (
-            ray.remote(num_cpus=0)(_Budget)
+            ray.remote(num_cpus=0)(BudgetActor)
             .options(name=f"llmx-budget-{uuid.uuid4().hex[:12]}")
             .remote(settings)
         )
@@ -594,11 +209,11 @@ async def run_ray(
         skip_ref = ray.put(skip.done_ids() if isinstance(skip, ResumeIndex) else skip)
         if options.shard_dir is not None:
             options.shard_dir.mkdir(parents=True, exist_ok=True)
-        job = _Job(schema, prompt, settings, prices, concurrency, options.shard_dir)
-        dataset = _dataset(inputs, rows, resume).map_batches(
-            _ExtractActor,
+        job = ActorJob(schema, prompt, settings, prices, concurrency, options.shard_dir)
+        dataset = documents_dataset(inputs, docs_per_block, resume).map_batches(
+            ExtractActor,
             fn_constructor_kwargs={"job": job, "budget": budget, "skip": skip_ref},
-            batch_size=rows,
+            batch_size=docs_per_block,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(
                 size=actors,
@@ -617,7 +232,7 @@ async def run_ray(
             raise
         except Exception as exc:  # Ray's own failure: say so; what was written stays
             raise LlmxError(
-                f"the Ray job failed: {_first_line(exc)}",
+                f"the Ray job failed: {_error_gist(exc)}",
                 exception=type(exc).__name__,
                 hint="documents already written are kept; run the same command to resume",
             ) from exc
@@ -650,7 +265,7 @@ async def run_ray(
 
 
 async def _drive(
-    drain: _Drain, dataset: ray.data.Dataset, started: float, stop: asyncio.Event | None
+    drain: _ResultDrain, dataset: ray.data.Dataset, started: float, stop: asyncio.Event | None
 ) -> None:
     """Run ``drain`` in a daemon thread until done, cancelled or ``stop`` is set.
 
@@ -701,7 +316,7 @@ _WRAPPERS = frozenset({"RayTaskError", "UserCodeException", "SystemException", "
 _ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)): (.+)$")
 
 
-def _first_line(exc: BaseException) -> str:
+def _error_gist(exc: BaseException) -> str:
     """The gist of a (Ray) exception: the last ``SomeError: message`` line of its text or
     its causes' that is not one of Ray's wrappers, else its first line."""
     chain: list[BaseException] = []
