@@ -34,6 +34,8 @@ from llmx._local.process import STOP_GRACE_S, pid_alive, pid_exit_waiter, stop_g
 from llmx._local.server import LocalServer
 
 STATE_FILENAME = "local-server.json"
+#: ``n_ctx`` of a long-lived server unless told otherwise: room for long articles
+DETACHED_CONTEXT = 8192
 
 
 def state_path(data_dir: Path | None = None) -> Path:
@@ -134,7 +136,7 @@ def start_detached(
     model: Path | str | None = None,
     *,
     data_dir: Path | None = None,
-    n_ctx: int = 8192,
+    n_ctx: int = DETACHED_CONTEXT,
     n_threads: int | None = None,
     port: int | None = None,
     host: str = LOOPBACK,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmx._config import Settings
+from llmx._engines import make_limiter
 from llmx._ratelimit import RateLimiter
 
 
@@ -19,13 +20,8 @@ class BudgetActor:
     """The run's one rate limiter, as an async Ray actor every extractor consults."""
 
     def __init__(self, settings: Settings) -> None:
-        self._limiter = RateLimiter(
-            settings.rpm,
-            settings.tpm,
-            max_concurrency=1,  # unused here: each actor governs its own documents
-            base_backoff=settings.backoff_initial,
-            max_backoff=settings.backoff_max,
-        )
+        # concurrency 1: unused here, each extractor actor governs its own documents
+        self._limiter = make_limiter(settings, 1)
         self._members: list[Any] = []
 
     async def acquire(self, tokens: int) -> tuple[int, int]:
