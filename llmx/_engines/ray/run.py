@@ -161,7 +161,7 @@ async def run_ray(
     stop: asyncio.Event | None = None,
     prices: PriceTable | None = None,
 ) -> EngineOutcome:
-    """Extract ``inputs`` on a Ray cluster into ``writer`` (see the module doc).
+    """Extract ``inputs`` on a Ray cluster into ``writer`` (see :mod:`llmx._engines.ray`).
 
     ``writer=None`` with ``options.shard_dir``: the actors write the shards, the driver
     only counts.
