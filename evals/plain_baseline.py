@@ -20,7 +20,7 @@ from pathlib import Path
 
 import openai
 
-from llmx._endpoints import grammar_schema
+from llmx._endpoints.profiles import grammar_schema
 from llmx._local import LocalServer, ensure_model
 from llmx._schemas import load_schema
 from llmx._text.decode import decode

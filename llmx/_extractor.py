@@ -28,7 +28,9 @@ from llmx._candidates import (
     reader_for,
 )
 from llmx._config import Settings, SettingsChanges, resolve_settings
-from llmx._endpoints import Endpoint, EndpointClient, fast_response_model, request_params
+from llmx._endpoints._instructor import fast_response_model
+from llmx._endpoints.client import EndpointClient, request_params
+from llmx._endpoints.profiles import Endpoint
 from llmx._errors import ConfigError, ExtractionError, LlmxError, TruncatedAnswerError
 from llmx._ground import ground_record
 from llmx._merge import merge_records, name_similarity, same_item

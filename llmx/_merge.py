@@ -32,7 +32,8 @@ from pydantic import BaseModel
 from rapidfuzz import fuzz
 
 from llmx.fields import evidence_field, match_keys
-from llmx.normalize._places import Gazetteer, to_simplified
+from llmx.normalize._chinese import to_simplified
+from llmx.normalize._gazetteer import Gazetteer
 
 __all__ = [
     "dedupe_items",

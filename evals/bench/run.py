@@ -284,7 +284,9 @@ def breakdown(url: str, n: int, work: Path) -> dict[str, float]:
 
     from llmx._cache import CachedAnswer, ResponseCache, cache_key
     from llmx._config import Settings
-    from llmx._endpoints import Endpoint, EndpointClient, fast_response_model
+    from llmx._endpoints._instructor import fast_response_model
+    from llmx._endpoints.client import EndpointClient
+    from llmx._endpoints.profiles import Endpoint
     from llmx._extractor import Extractor
     from llmx._ground import ground_record
     from llmx._io import ResultWriter
@@ -373,7 +375,7 @@ def breakdown(url: str, n: int, work: Path) -> dict[str, float]:
                 json.loads(data["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])
             timings["raw HTTP (httpx + JSON)"] = (time.process_time() - start) / n * 1000
         # the SDK as it comes (httpx, typed parameters), then as llmx calls it: the aiohttp
-        # transport and the request body as extra_body (llmx._endpoints.EndpointClient._send)
+        # transport and the request body as extra_body (EndpointClient._send)
         for label, http_client, typed in (
             ("openai SDK call, SDK defaults (httpx, typed parameters)", None, True),
             ("openai SDK call", openai.DefaultAioHttpClient(), False),

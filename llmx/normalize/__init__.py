@@ -14,6 +14,7 @@ Pydantic validators (see ``schemas/investment.py``).
 The modules behind these names are private; import from ``llmx.normalize``.
 """
 
+from llmx.normalize._chinese import to_simplified
 from llmx.normalize._context import CONTEXT_KEY, DocumentContext, get_context
 from llmx.normalize._dates import date_supported, resolve_date, resolve_period
 from llmx.normalize._figures import (
@@ -24,6 +25,7 @@ from llmx.normalize._figures import (
     find_project_counts,
     find_yoy,
 )
+from llmx.normalize._gazetteer import Gazetteer, Place
 from llmx.normalize._money import (
     ParsedMoney,
     find_money_spans,
@@ -32,14 +34,7 @@ from llmx.normalize._money import (
     parse_number,
     reconcile_money,
 )
-from llmx.normalize._places import (
-    Gazetteer,
-    Place,
-    home_region,
-    official_name,
-    resolve_location,
-    to_simplified,
-)
+from llmx.normalize._places import home_region, official_name, resolve_location
 
 __all__ = [
     "CONTEXT_KEY",

@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 from llmx._batch import BatchSummary, NullProgress, ProgressSink, Tally
 from llmx._config import Settings
-from llmx._endpoints import Endpoint
+from llmx._endpoints.profiles import Endpoint
 from llmx._engines import EngineOutcome, batch_concurrency, run_cost
 from llmx._engines.ray.extract import ActorJob, ExtractActor
 from llmx._engines.ray.inputs import check_inputs, documents_dataset
