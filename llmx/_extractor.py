@@ -31,7 +31,8 @@ from llmx._config import Settings, SettingsChanges, resolve_settings
 from llmx._endpoints import Endpoint, EndpointClient, fast_response_model, request_params
 from llmx._errors import ConfigError, ExtractionError, LlmxError, TruncatedAnswerError
 from llmx._ground import ground_record
-from llmx._merge import merge_records, name_similarity, same_item
+from llmx._merge import item_model, merge_records, name_similarity, same_item
+from llmx._names import NameRules, rules_for
 from llmx._prompts import Prompt, load_prompt, schema_outline
 from llmx._ratelimit import RateLimiter
 from llmx._schemas import load_schema, schema_fingerprint, schema_json
@@ -373,9 +374,10 @@ class Extractor(Generic[M]):
                 if id(candidate) in code_only:
                     agreed = passes  # code's alone: every pass agrees
                 else:
+                    rules = rules_for(item_model(self.schema.model_fields[list_name].annotation))
                     agreed = 1 + sum(
                         any(
-                            _same_item(item, other)
+                            _same_item(item, other, rules)
                             for name, other in self.reader.build(candidate, later, context)
                             if name == list_name
                         )
@@ -662,14 +664,14 @@ def drop_paths(record: M, paths: list[str]) -> M:
     return type(record).model_validate(data)
 
 
-def _same_item(a: dict[str, Any], b: dict[str, Any]) -> bool:
+def _same_item(a: dict[str, Any], b: dict[str, Any], rules: NameRules) -> bool:
     """Whether two passes built the same raw item: same evidence and, where they have
-    one, names that agree."""
+    one, names that agree (under the item model's name ``rules``)."""
     if a.get("evidence") != b.get("evidence"):
         return False
     na, nb = a.get("name"), b.get("name")
     if isinstance(na, str) and isinstance(nb, str):
-        return name_similarity(na, nb) >= 0.8
+        return name_similarity(na, nb, rules) >= 0.8
     return True
 
 

@@ -474,16 +474,18 @@ def test_format_and_input_errors_are_clear(tmp_path: Path) -> None:
     assert not (tmp_path / "x.db").exists()
 
 
-def test_investment_entity_name_hook() -> None:
+def test_investment_name_rules_across_documents() -> None:
     import sys
+
+    from llmx._names import distinctive, rules_for
 
     schema = load_schema("investment")
     module = sys.modules[schema.__module__]
-    project = module.Project
-    assert module.entity_name(project, "name", "湖州卫蓝固态电池项目") == "卫蓝固态电池"
-    assert module.entity_name(project, "name", "卫蓝新能源固态电池項目") == "卫蓝新能源固态电池"
-    assert module.entity_name(project, "investor", "北京卫蓝新能源科技有限公司") == "卫蓝新能源科技"
-    assert module.ENTITY_AGREE["Stat"] == ("period",)
+    rules = rules_for(module.Project)
+    assert distinctive("湖州卫蓝固态电池项目", rules) == "卫蓝固态电池"
+    assert distinctive("卫蓝新能源固态电池項目", rules) == "卫蓝新能源固态电池"
+    assert distinctive("北京卫蓝新能源科技有限公司", rules) == "卫蓝新能源科技"
+    assert rules_for(module.Stat).agree == ("period",)
 
 
 def test_a_block_larger_than_max_block_still_joins_each_figure(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 from llmx._errors import ConfigError, InputError, LlmxError, SchemaError
-from llmx._tables.entities import MatchPlan, hooks_for
+from llmx._tables.entities import MatchPlan
 from llmx._tables.flatten import (
     ReadStats,
     TableSpec,
@@ -140,8 +140,7 @@ def _store(
         raise SchemaError(
             "the schema has no list field to make a table of", schema=str(spec.schema)
         )
-    hooks = hooks_for(spec.schema)
-    plans = [MatchPlan.build(t, hooks) for t in spec.lists]
+    plans = [MatchPlan.build(t) for t in spec.lists]
     store = SQLiteTables(db_path, spec, entities=entities, plans=plans)
     report = ExportReport("sqlite", db_path)
     report.schema = spec.schema.__name__ if spec.schema is not None else None
