@@ -267,7 +267,17 @@ def test_cli_export_and_run_export(fake_openai: FakeOpenAI, tmp_path: Path) -> N
     out = tmp_path / "out.jsonl"
     db_path = tmp_path / "run.db"
     common = ["--base-url", fake_openai.base_url, "--model", "fake-model", "--no-progress"]
-    run = ["run", str(_inputs(tmp_path)), "--out", str(out), *common, "-c", "1"]
+    run = [
+        "run",
+        "--schema",
+        "investment",
+        str(_inputs(tmp_path)),
+        "--out",
+        str(out),
+        *common,
+        "-c",
+        "1",
+    ]
     result = runner.invoke(app, [*run, "--export", str(db_path)])
     assert result.exit_code == 1  # one document failed; the tables are written anyway
     assert sqlite_utils.Database(db_path)["documents"].count == 5
@@ -281,7 +291,18 @@ def test_cli_export_and_run_export(fake_openai: FakeOpenAI, tmp_path: Path) -> N
     # a wrong --export stops the run before any document is sent
     calls = fake_openai.calls
     result = runner.invoke(
-        app, ["run", str(_inputs(tmp_path)), "--out", str(out), *common, "--export", "x.txt"]
+        app,
+        [
+            "run",
+            "--schema",
+            "investment",
+            str(_inputs(tmp_path)),
+            "--out",
+            str(out),
+            *common,
+            "--export",
+            "x.txt",
+        ],
     )
     assert result.exit_code == 2 and fake_openai.calls == calls
 
