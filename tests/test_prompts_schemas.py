@@ -60,6 +60,41 @@ def test_schema_errors_are_clear(spec: str, message: str) -> None:
         load_schema(spec)
 
 
+def test_schema_package_by_path_and_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a schema may be a package: its __init__.py imports its own modules relatively
+    package = tmp_path / "schemas" / "papers"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from pydantic import BaseModel\n"
+        "from .parts import Author\n"
+        "class Paper(BaseModel):\n    title: str\n    authors: list[Author] = []\n"
+        "SCHEMA = Paper\n",
+        encoding="utf-8",
+    )
+    (package / "parts.py").write_text(
+        "from pydantic import BaseModel\nclass Author(BaseModel):\n    name: str\n",
+        encoding="utf-8",
+    )
+    by_path = load_schema(str(package))
+    assert by_path.__name__ == "Paper"
+    assert load_schema(f"{package}:Paper") is by_path
+    assert load_schema(f"{package / '__init__.py'}:Paper") is by_path
+    monkeypatch.chdir(tmp_path)  # ./schemas is searched first
+    assert "papers" in available_schemas()
+    assert load_schema("papers") is by_path
+    assert load_prompt(None, by_path).name == "default"  # no papers.j2: the default
+
+
+def test_broken_schema_package(tmp_path: Path) -> None:
+    package = tmp_path / "half"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .missing import X\n", encoding="utf-8")
+    with pytest.raises(SchemaError, match="failed to import"):
+        load_schema(f"{package}:X")
+
+
 def test_broken_schema_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.py"
     path.write_text("raise RuntimeError('boom')\n", encoding="utf-8")
