@@ -19,7 +19,7 @@ def test_investment_schema_by_name() -> None:
     schema = load_schema("investment")
     assert schema.__name__ == "InvestmentNews"
     assert "investment" in available_schemas()
-    assert load_schema("schemas/investment.py:InvestmentNews") is schema
+    assert load_schema("schemas/investment:InvestmentNews") is schema
 
 
 def test_user_schema_by_path_and_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,7 +33,7 @@ def test_user_schema_by_path_and_module(tmp_path: Path, monkeypatch: pytest.Monk
     assert load_schema(f"{path}:Paper").__name__ == "Paper"
     with pytest.raises(SchemaError, match="several models"):
         load_schema(str(path))
-    assert load_schema("schemas/investment.py:Stat").__name__ == "Stat"
+    assert load_schema("schemas/investment:Stat").__name__ == "Stat"
     package = tmp_path / "mypkg"
     package.mkdir()
     (package / "__init__.py").write_text("", encoding="utf-8")
@@ -50,7 +50,7 @@ def test_user_schema_by_path_and_module(tmp_path: Path, monkeypatch: pytest.Monk
     [
         ("nosuchschema", "unknown schema"),
         ("missing/file.py:X", "not found"),
-        ("schemas/investment.py:Nope", "no class 'Nope'"),
+        ("schemas/investment:Nope", "no class 'Nope'"),
         ("llmx._errors:LlmxError", "not a Pydantic model"),
         ("no_such_module_xyz:Thing", "cannot import"),
     ],
