@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
-import unicodedata
 from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -49,7 +47,7 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel
 from rapidfuzz import fuzz
 
-from llmx._names import NameRules, common_prefix, common_suffix, distinctive, rules_for
+from llmx._names import NameRules, common_prefix, common_suffix, distinctive, fold, rules_for
 from llmx._tables.flatten import Column, ListTable
 from llmx.fields import Compare, marker, match_keys
 
@@ -84,11 +82,6 @@ _TOLERANCE: dict[str, tuple[float, float]] = {
     "at_least": (1.0, 3.0),
     "at_most": (1 / 3, 1.0),
 }
-_PUNCT = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def _norm(value: str) -> str:
-    return _PUNCT.sub("", unicodedata.normalize("NFKC", value).casefold())
 
 
 # --------------------------------------------------------------------------- plan
@@ -230,7 +223,7 @@ def features(row: Mapping[str, Any], plan: MatchPlan) -> Features:
                 row.get(qualifier) if qualifier else None,
             ]
     out["p"] = {
-        group: {c: _norm(v) for c in cols if isinstance(v := row.get(c), str) and v}
+        group: {c: fold(v).casefold() for c in cols if isinstance(v := row.get(c), str) and v}
         for group, cols in plan.places.items()
     }
     out["n"] = {n: row[n] for n in plan.numbers if row.get(n) is not None}
