@@ -15,10 +15,11 @@ nothing)::
     one spelling for variants that mean the same name (traditional to simplified
     Chinese); applied after NFKC, before lower case and punctuation.
 ``drop_generic(text) -> str``
-    remove the words every name of the kind carries ("Inc.", "Ltd", 有限公司, 项目).
+    remove the words every name of the kind carries ("inc", "ltd", 有限公司, 项目); it
+    gets folded text (lower case, no spaces or punctuation).
 ``drop_leading(text) -> str``
     remove a leading qualifier that does not tell two names apart (a place name:
-    宁波拓烯新材料 ~ 拓烯新材料).
+    宁波拓烯新材料 ~ 拓烯新材料); it gets folded text without generic words.
 ``is_generic_head(head) -> bool``
     whether a start shared by two different names says nothing about which thing they
     are ("New", 新能源): such a shared start is no evidence for a match.
@@ -29,8 +30,11 @@ nothing)::
     fields that must be equal, when two mentions both state them, for the mentions to
     be one entity across documents (a statistic's period).
 
-The steps run on folded text (see :func:`fold`), in one order for every caller:
-``drop_generic``, then ``drop_leading`` (:func:`distinctive`).
+The steps run on folded text (:func:`fold`), in one order for every caller:
+``drop_generic``, then ``drop_leading`` (:func:`distinctive`). Merging scores a pair of
+names higher the fewer steps it takes to make them equal, and removes variant markers
+with the generic words, comparing them on their own; across documents the markers stay
+in the name and keep 一期 and 二期 apart that way.
 """
 
 from __future__ import annotations
