@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from llmx._errors import PromptError, SchemaError
 from llmx._prompts import available_prompts, load_prompt, parse_prompt, schema_outline
@@ -131,6 +131,30 @@ def test_investment_prompt_is_the_default_for_its_schema() -> None:
     assert [m["role"] for m in messages] == ["system", "user"]
     assert "年产值" in messages[0]["content"]  # carries the spec's rules
     assert "2023-02-07" in messages[1]["content"] and "卫蓝" in messages[1]["content"]
+
+
+def test_investment_prompt_lists_the_fields_of_the_schema() -> None:
+    # the field list comes from the schema: a field added to it is in the prompt
+    from schemas.investment import InvestmentNews, Project
+
+    class SitedProject(Project):
+        site_area_mu: float | None = None
+
+    class News(InvestmentNews):
+        projects: list[SitedProject] = Field(default_factory=list)  # type: ignore[assignment]
+
+    messages = load_prompt("investment").render(
+        text="T",
+        published=None,
+        doc_id="d",
+        schema_name="News",
+        schema_outline=schema_outline(News),
+        chunk_index=0,
+        chunk_count=1,
+    )
+    system = messages[0]["content"]
+    assert "- site_area_mu: float | None" in system
+    assert "- yoy_pct: float | None" in system
 
 
 def test_default_prompt_for_other_schemas() -> None:
