@@ -31,6 +31,12 @@ amount order with a window of :data:`AMOUNT_WINDOW`, so the work stays linear in
 mentions.
 Everything is deterministic: the same output file gives the same entities, and an
 entity's id is that of its first mention (a hash of list, doc_id and position).
+
+One module over the usual size: the plan, the features, blocking, comparison, the
+conflict-aware clusters and the canonical row are the stages of one matching algorithm,
+and every stage reads the one compact feature layout (:func:`features`: ``d`` document,
+``k`` keys, ``m`` money, ``p`` places, ``n`` numbers, ``a`` agreeing fields, ``s``
+support), kept short because it is stored per mention during an export.
 """
 
 from __future__ import annotations
