@@ -75,7 +75,10 @@ def name_similarity(a: str | None, b: str | None, rules: NameRules = PLAIN) -> f
         return 0.0
     if na == nb:
         return 1.0
-    ga, gb = strip_generic(na, rules, variants=True), strip_generic(nb, rules, variants=True)
+    ga, gb = (
+        strip_generic(na, rules, drop_variants=True),
+        strip_generic(nb, rules, drop_variants=True),
+    )
     if ga == gb:
         return 0.97
     pa, pb = rules.drop_leading(ga), rules.drop_leading(gb)

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -95,7 +95,7 @@ class NameRules:
             drop_leading=getattr(declared, "drop_leading", _same),
             is_generic_head=getattr(declared, "is_generic_head", _never),
             variant=variant if isinstance(variant, re.Pattern) else None,
-            agree=tuple(agree) if isinstance(agree, Sequence) else (),
+            agree=(agree,) if isinstance(agree, str) else tuple(agree),
         )
 
 
@@ -114,11 +114,11 @@ def fold(text: str, rules: NameRules = PLAIN) -> str:
     return _PUNCT.sub("", rules.fold(unicodedata.normalize("NFKC", text)).lower())
 
 
-def strip_generic(folded: str, rules: NameRules, *, variants: bool = False) -> str:
-    """A folded name without its generic words (and, with ``variants``, without its
-    variant markers); the name itself when nothing would be left."""
+def strip_generic(folded: str, rules: NameRules, *, drop_variants: bool = False) -> str:
+    """A folded name without its generic words (and, with ``drop_variants``, without
+    its variant markers); the name itself when nothing would be left."""
     out = rules.drop_generic(folded)
-    if variants and rules.variant is not None:
+    if drop_variants and rules.variant is not None:
         out = rules.variant.sub("", out)
     return out or folded
 

@@ -57,6 +57,18 @@ def test_rules_are_read_from_the_item_model() -> None:
     assert distinctive("Acme Robotics, Inc.", rules) == "acmerobotics"
 
 
+def test_one_agreeing_field_may_be_named_alone() -> None:
+    class Yearly:
+        agree = "year"
+
+    class Figure(BaseModel):
+        __llmx_match__: ClassVar[Yearly] = Yearly()
+        region: Annotated[str, MatchKey()]
+        year: int | None = None
+
+    assert rules_for(Figure).agree == ("year",)
+
+
 def test_generic_words_of_the_schema_join_names_within_a_document() -> None:
     rules = rules_for(Plant)
     assert name_similarity("Acme Robotics Inc.", "ACME Robotics Ltd", rules) >= 0.85
