@@ -8,7 +8,7 @@ an ``llmx run``-style JSONL that ``llmx eval --predictions`` scores, so the same
 scorer measures the pipeline's effect:
 
     python evals/plain_baseline.py evals/investment --out /tmp/plain.jsonl
-    llmx eval --fixtures evals/investment --predictions /tmp/plain.jsonl
+    llmx eval --fixtures evals/investment --schema investment --predictions /tmp/plain.jsonl
 """
 
 from __future__ import annotations

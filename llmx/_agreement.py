@@ -16,19 +16,20 @@ from typing import Any
 from pydantic import BaseModel
 
 from llmx._merge import name_similarity, same_item
+from llmx._names import NameRules
 
 #: names of two passes' items at least this similar are the same name
 SAME_NAME_SIMILARITY = 0.8
 
 
-def same_raw_item(a: dict[str, Any], b: dict[str, Any]) -> bool:
+def same_raw_item(a: dict[str, Any], b: dict[str, Any], rules: NameRules) -> bool:
     """Whether two passes built the same raw item: same evidence and, where they have
-    one, names that agree."""
+    one, names that agree (under the item model's name ``rules``)."""
     if a.get("evidence") != b.get("evidence"):
         return False
     na, nb = a.get("name"), b.get("name")
     if isinstance(na, str) and isinstance(nb, str):
-        return name_similarity(na, nb) >= SAME_NAME_SIMILARITY
+        return name_similarity(na, nb, rules) >= SAME_NAME_SIMILARITY
     return True
 
 
@@ -37,13 +38,14 @@ def pass_agreement(
     item: dict[str, Any],
     later_builds: Iterable[list[tuple[str, dict[str, Any]]]],
     passes: int,
+    rules: NameRules,
 ) -> float:
     """The share of ``passes`` that agree on ``item`` (of list ``list_name``), built from
     the first pass's answer: the first pass itself, and each later pass whose answer
     about the same candidate built an item of the same list that is the same raw item
     (``later_builds``: what each later answer built)."""
     agreed = 1 + sum(
-        any(same_raw_item(item, other) for name, other in built if name == list_name)
+        any(same_raw_item(item, other, rules) for name, other in built if name == list_name)
         for built in later_builds
     )
     return agreed / passes

@@ -81,7 +81,7 @@ The one source of these choices; :mod:`llmx._local.options` builds on it. Measur
 llama-cpp-python[server] 0.3.36, Qwen2.5-Coder-1.5B-Instruct Q4_K_M, 2 CPU cores,
 ``n_ctx=4096``, the raw ``openai`` SDK, temperature 0, the sentence
 ``近日，总投资139亿元的卫蓝新能源固态电池项目落户湖州南太湖新区。`` and two schemas: a
-4-field flat model and ``schemas/investment.py::InvestmentNews`` (nested, ``$defs``,
+4-field flat model and ``schemas/investment:InvestmentNews`` (nested, ``$defs``,
 ``Literal`` enums, ``X | None`` fields).
 
 ``response_format={"type": "json_object", "schema": <model_json_schema()>}`` -- WORKS.

@@ -23,6 +23,8 @@ from llmx._agreement import pass_agreement
 from llmx._candidates import Candidate, CandidateReader, answers_model, answers_of, groups
 from llmx._config import Settings
 from llmx._errors import ExtractionError, TruncatedAnswerError
+from llmx._merge import item_model
+from llmx._names import rules_for
 from llmx._prompts import Prompt
 from llmx._requests import ModelRequests
 from llmx._schemas import schema_fingerprint
@@ -56,6 +58,11 @@ class CandidateStrategy(Generic[M]):
         #: the reader's prompt, which asks about a group of candidates
         self.prompt = prompt
         self.schema_name = schema.__name__
+        #: the name rules of each list's item model, for comparing passes
+        self.name_rules = {
+            name: rules_for(item_model(info.annotation))
+            for name, info in schema.model_fields.items()
+        }
         self.response_model = response_model
         self.settings = settings
 
@@ -114,6 +121,7 @@ class CandidateStrategy(Generic[M]):
                             if later is not None
                         ),
                         passes,
+                        self.name_rules[list_name],
                     )
                 reading.agreement[id(record)] = share
         if not reading.records:

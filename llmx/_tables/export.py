@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from llmx._errors import ConfigError, InputError, LlmxError, SchemaError
 from llmx._tables.csv_files import write_csv
-from llmx._tables.entities import MatchPlan, hooks_for
+from llmx._tables.entities import MatchPlan
 from llmx._tables.flatten import TableSpec, spec_from_data, spec_from_schema
 from llmx._tables.lines import ReadStats, iter_output
 from llmx._tables.parquet_files import arrow_tables, write_parquet
@@ -131,8 +131,7 @@ def _build_store(
         raise SchemaError(
             "the schema has no list field to make a table of", schema=str(spec.schema)
         )
-    hooks = hooks_for(spec.schema)
-    plans = [MatchPlan.build(t, hooks) for t in spec.lists]
+    plans = [MatchPlan.build(t) for t in spec.lists]
     store = SQLiteTables(db_path, spec, entities=entities, plans=plans)
     report = ExportReport("sqlite", db_path)
     report.schema = spec.schema.__name__ if spec.schema is not None else None

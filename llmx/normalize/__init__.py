@@ -1,7 +1,7 @@
 """Deterministic normalisers: the model reads, code computes.
 
 Pure functions with no I/O beyond the packaged gazetteer; any schema can use them in
-Pydantic validators (see ``schemas/investment.py``).
+Pydantic validators (see ``schemas/investment/__init__.py``).
 
 * money: ``parse_money``, ``find_money_spans``, ``reconcile_money``, ``parse_number``
 * dates: ``resolve_date``, ``resolve_period``, ``date_supported``
