@@ -71,17 +71,20 @@ class Extractor(Generic[M]):
         self.settings = settings
         self.schema: type[M] = load_schema(schema) if isinstance(schema, str) else schema  # type: ignore[assignment]
         self.prompt = prompt if isinstance(prompt, Prompt) else load_prompt(prompt, self.schema)
-        self._requests = ModelRequests(settings, self.prompt, chunk_chars=self.chunk_chars)
-        self.cache = self._requests.cache
         self._chunk_messages = ChunkMessages(self.prompt, self.schema)
         response_model = fast_response_model(self.schema)
         self.reader: CandidateReader | None = reader_for(self.schema)
         self.strategy = choose_strategy(settings.strategy, self.reader)
         self._reader_prompt: Prompt | None = None
-        self._strategy: Strategy[M]
         if self.strategy == "candidates":
             assert self.reader is not None
             self._reader_prompt = load_prompt(self.reader.prompt)
+        # the cache keys name the prompt the strategy sends
+        self._requests = ModelRequests(settings, self.active_prompt, chunk_chars=self.chunk_chars)
+        self.cache = self._requests.cache
+        self._strategy: Strategy[M]
+        if self._reader_prompt is not None:
+            assert self.reader is not None
             self._strategy = CandidateStrategy(
                 self._requests,
                 self.reader,

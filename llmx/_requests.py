@@ -4,7 +4,7 @@
 client (made at the first request that needs it, starting the local model server when
 the settings name the local model), the response cache, and the cache key that names a
 request. A key covers everything that shapes the answer: the endpoint and model, the
-messages, the answer's schema, the schema prompt's identity and the generation
+messages, the answer's schema, the identity of the prompt sent and the generation
 parameters. Replaying a recording on the local model starts no server: keys are made
 from the endpoint the server would have, and a server starts at the first miss.
 """
@@ -37,8 +37,8 @@ class ModelRequests:
 
     def __init__(self, settings: Settings, prompt: Prompt, *, chunk_chars: int) -> None:
         self.settings = settings
-        #: the schema's prompt: its identity is part of every key, whichever prompt a
-        #: strategy renders the messages with
+        #: the prompt the strategy renders its messages with: its identity is part of
+        #: every key (a new version asks again even where the text came out the same)
         self.prompt = prompt
         #: the largest text a request holds, for the local server's context size
         self.chunk_chars = chunk_chars
