@@ -70,7 +70,26 @@ class Candidate:
 
 @runtime_checkable
 class CandidateReader(Protocol):
-    """What a schema supplies to be read candidate by candidate (see module docs)."""
+    """What a schema supplies to be read candidate by candidate.
+
+    A schema opts in by naming a reader in a class variable::
+
+        class InvestmentNews(BaseModel):
+            __llmx_reader__: ClassVar[CandidateReader] = InvestmentReader()
+
+    A reader has three jobs, each in code that the schema's author controls:
+
+    * :meth:`find`: the candidates of one cleaned text, in reading order, each a span
+      of that text (its evidence is exactly the span, so grounding finds it exactly);
+    * :meth:`question`: the Pydantic model of the answer wanted about one candidate
+      (small: names and choices, never numbers the finder already has), or ``None``
+      when code needs no answer (the candidate is then never sent);
+    * :meth:`build`: the raw items (list field, JSON-like dict) that one candidate and
+      its answer make; llmx validates them with the schema, so its normalisers apply.
+
+    Candidates are asked about in groups (``group_size``); the answer has one required
+    entry per candidate, so the model cannot stop after the first.
+    """
 
     #: the prompt template (name or path) that asks about a group of candidates
     prompt: str
