@@ -1,6 +1,6 @@
 """Many documents through one :class:`~llmx._extractor.Extractor`: the batch API.
 
-Composes the pieces: lazy inputs (:mod:`llmx._io`), the extractor, an engine (one event
+Composes the pieces: lazy inputs (:mod:`llmx._inputs`), the extractor, an engine (one event
 loop here, :func:`run_here`, or a Ray cluster, :mod:`llmx._engines.ray`), rate limits
 (:mod:`llmx._ratelimit`), crash-safe JSONL output with resume, and cost estimates
 (:mod:`llmx._pricing`). Both engines share the resume scan, the writer, the accounting
@@ -31,7 +31,7 @@ from llmx._engines import (
 )
 from llmx._errors import ConfigError
 from llmx._extractor import Extractor
-from llmx._io import (
+from llmx._inputs import (
     OutputTotals,
     ResultWriter,
     ResumeIndex,
@@ -97,7 +97,7 @@ async def aextract_batch(
     """Extract every input document into the JSONL file ``out``.
 
     ``inputs`` are paths, folders, globs, ``-`` or ``.jsonl`` files (see
-    :func:`llmx._io.iter_documents`; with the Ray engine also ``.parquet`` files),
+    :func:`llmx._inputs.iter_documents`; with the Ray engine also ``.parquet`` files),
     :class:`Document` objects, or a zero-argument callable returning them. Running the
     same call again resumes: documents already in ``out`` are skipped (failed ones are
     retried with ``retry_failed``). Every document ends in ``out``; failed ones also in
@@ -211,7 +211,7 @@ async def run_here(
     ``before_run`` is awaited once the endpoint is resolved, before the first document.
     ``finalize=False`` closes the writer without compacting the output or rebuilding the
     error report (the parent of worker processes does that once they have all exited).
-    ``skip`` is the output's :class:`~llmx._io.ResumeIndex` (or doc_ids to skip);
+    ``skip`` is the output's :class:`~llmx._inputs.ResumeIndex` (or doc_ids to skip);
     ``total`` the document count for the progress bar, when known.
     """
     concurrency = batch_concurrency(settings)

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from llmx._batch import BatchSummary, NullProgress, RichProgress, make_progress, run_batch
 from llmx._errors import EndpointError, InputError, LlmxError
-from llmx._io import ResultWriter, default_errors_path, iter_documents, scan_output
+from llmx._inputs import ResultWriter, default_errors_path, iter_documents, scan_output
 from llmx._pricing import estimate_cost
 from llmx._ratelimit import RateLimiter
 from llmx._types import Document, Result, Usage
@@ -405,7 +405,7 @@ DRIVER = r"""
 import asyncio, sys
 from pydantic import BaseModel
 from llmx._batch import run_batch
-from llmx._io import ResultWriter, scan_output
+from llmx._inputs import ResultWriter, scan_output
 from llmx._types import Document, Result
 
 class Rec(BaseModel):
@@ -476,7 +476,7 @@ SIGINT_DRIVER = r"""
 import asyncio, sys
 from pydantic import BaseModel
 from llmx._batch import run_batch
-from llmx._io import ResultWriter
+from llmx._inputs import ResultWriter
 from llmx._types import Document, Result
 
 class Rec(BaseModel):

@@ -287,7 +287,7 @@ def breakdown(url: str, n: int, work: Path) -> dict[str, float]:
     from llmx._endpoints import Endpoint, EndpointClient, fast_response_model
     from llmx._extractor import Extractor
     from llmx._ground import ground_record
-    from llmx._io import ResultWriter
+    from llmx._inputs import ResultWriter
     from llmx._schemas import load_schema
     from llmx._text.clean import clean_text
     from llmx._text.decode import to_text

@@ -70,7 +70,7 @@ from llmx._endpoints import Endpoint
 from llmx._engines import EngineOutcome, batch_concurrency, document_process, run_cost
 from llmx._errors import ConfigError, InputError, LlmxError
 from llmx._extractor import Extractor
-from llmx._io import FinalizeReport, ResultWriter, ResumeIndex, iter_documents
+from llmx._inputs import FinalizeReport, ResultWriter, ResumeIndex, iter_documents
 from llmx._pricing import PriceTable
 from llmx._prompts import Prompt, load_prompt
 from llmx._ratelimit import RateLimiter

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from llmx._errors import ExtractionError, InputError
-from llmx._io import (
+from llmx._inputs import (
     ResultWriter,
     compact_output,
     default_errors_path,
