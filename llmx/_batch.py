@@ -7,7 +7,7 @@ Design:
   tasks pulls from it. At most ``2 * concurrency + 2`` documents are alive at
   once, however long the input is.
 * every document read ends as exactly one output line (via the
-  :class:`~llmx._inputs.ResultWriter`): documents with ``error`` set are written
+  :class:`~llmx._writer.ResultWriter`): documents with ``error`` set are written
   without calling ``process``; an exception escaping ``process`` becomes an
   error line; doc_ids in ``skip`` are counted and not processed.
 * a :class:`~llmx._ratelimit.RateLimiter` makes each worker sit out a 429 pause
@@ -34,9 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llmx._errors import ConfigError, EndpointError, LlmxError
-from llmx._inputs import ResultWriter, ResumeIndex
+from llmx._outfile import ResumeIndex
 from llmx._ratelimit import RateLimiter
 from llmx._types import Document, Result, Usage
+from llmx._writer import ResultWriter
 
 __all__ = [
     "BatchSummary",
@@ -486,9 +487,9 @@ async def run_batch(
 ) -> BatchSummary:
     """Run ``process`` over ``documents``; every document read ends in ``writer``.
 
-    ``skip``: a :class:`~llmx._inputs.ResumeIndex` of the output (documents done with the
+    ``skip``: a :class:`~llmx._outfile.ResumeIndex` of the output (documents done with the
     same content are skipped, others under a taken id renamed), or a set of doc_ids
-    skipped on their id alone (from :func:`llmx._inputs.scan_output`).
+    skipped on their id alone (from :func:`llmx._outfile.scan_output`).
     ``stop_after``: consecutive documents failing with the same endpoint error that
     stop the run early (:class:`FailureStreak`; 0: never); the summary's
     ``stopped_early`` says why, and documents not started are left for a resume.

@@ -31,20 +31,19 @@ from llmx._engines import (
 )
 from llmx._errors import ConfigError
 from llmx._extractor import Extractor
-from llmx._inputs import (
+from llmx._inputs import count_documents, iter_documents
+from llmx._outfile import (
     OutputTotals,
-    ResultWriter,
     ResumeIndex,
     check_output_path,
-    count_documents,
     inspect_output,
-    iter_documents,
     output_totals,
 )
 from llmx._pricing import PriceTable, load_prices
 from llmx._prompts import Prompt
 from llmx._shards import scan_shards, shard_files
 from llmx._types import Document
+from llmx._writer import ResultWriter
 
 #: what :func:`run_here` returns (the in-process engine's outcome)
 HereOutcome = EngineOutcome
@@ -211,7 +210,7 @@ async def run_here(
     ``before_run`` is awaited once the endpoint is resolved, before the first document.
     ``finalize=False`` closes the writer without compacting the output or rebuilding the
     error report (the parent of worker processes does that once they have all exited).
-    ``skip`` is the output's :class:`~llmx._inputs.ResumeIndex` (or doc_ids to skip);
+    ``skip`` is the output's :class:`~llmx._outfile.ResumeIndex` (or doc_ids to skip);
     ``total`` the document count for the progress bar, when known.
     """
     concurrency = batch_concurrency(settings)

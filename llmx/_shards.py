@@ -2,7 +2,7 @@
 
 With ``llmx run --engine ray --shards --out FOLDER`` each Ray actor appends its results
 to its own file ``FOLDER/part-<start time>-<id>.jsonl`` (the same lines, written by the
-same :class:`~llmx._inputs.ResultWriter`, as a single output file) instead of sending them
+same :class:`~llmx._writer.ResultWriter`, as a single output file) instead of sending them
 to the driver to write: on shared storage the writing spreads over the nodes. Beside
 each shard its writer keeps that shard's error report (``part-....errors.jsonl``).
 
@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from llmx._errors import InputError
-from llmx._inputs import finalize_output, inspect_output, repair_tail
+from llmx._outfile import finalize_output, inspect_output, repair_tail
 
 __all__ = [
     "SHARD_GLOB",
@@ -58,7 +58,7 @@ def shard_files(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 def scan_shards(folder: str | os.PathLike[str], *, retry_failed: bool = False) -> set[str]:
-    """doc_ids a resume skips: as :func:`llmx._inputs.scan_output`, over every shard in order.
+    """doc_ids a resume skips: as :func:`llmx._outfile.scan_output`, over every shard in order.
 
     Repairs each shard's torn last line (a writer killed mid-line).
     """

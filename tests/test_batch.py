@@ -19,10 +19,12 @@ from pydantic import BaseModel
 
 from llmx._batch import BatchSummary, NullProgress, RichProgress, make_progress, run_batch
 from llmx._errors import EndpointError, InputError, LlmxError
-from llmx._inputs import ResultWriter, default_errors_path, iter_documents, scan_output
+from llmx._inputs import iter_documents
+from llmx._outfile import default_errors_path, scan_output
 from llmx._pricing import estimate_cost
 from llmx._ratelimit import RateLimiter
 from llmx._types import Document, Result, Usage
+from llmx._writer import ResultWriter
 from tests.support import default_sigint, read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -405,7 +407,8 @@ DRIVER = r"""
 import asyncio, sys
 from pydantic import BaseModel
 from llmx._batch import run_batch
-from llmx._inputs import ResultWriter, scan_output
+from llmx._outfile import scan_output
+from llmx._writer import ResultWriter
 from llmx._types import Document, Result
 
 class Rec(BaseModel):
@@ -476,7 +479,7 @@ SIGINT_DRIVER = r"""
 import asyncio, sys
 from pydantic import BaseModel
 from llmx._batch import run_batch
-from llmx._inputs import ResultWriter
+from llmx._writer import ResultWriter
 from llmx._types import Document, Result
 
 class Rec(BaseModel):

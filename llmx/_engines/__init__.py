@@ -20,7 +20,7 @@ from llmx._batch import BatchSummary, Process
 from llmx._config import Settings
 from llmx._endpoints import Endpoint, is_loopback
 from llmx._extractor import Extractor
-from llmx._inputs import FinalizeReport
+from llmx._outfile import FinalizeReport
 from llmx._pricing import PriceTable, estimate_cost
 from llmx._ratelimit import RateLimiter
 from llmx._types import Document, Result, Usage

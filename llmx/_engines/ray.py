@@ -70,13 +70,15 @@ from llmx._endpoints import Endpoint
 from llmx._engines import EngineOutcome, batch_concurrency, document_process, run_cost
 from llmx._errors import ConfigError, InputError, LlmxError
 from llmx._extractor import Extractor
-from llmx._inputs import FinalizeReport, ResultWriter, ResumeIndex, iter_documents
+from llmx._inputs import iter_documents
+from llmx._outfile import FinalizeReport, ResumeIndex
 from llmx._pricing import PriceTable
 from llmx._prompts import Prompt, load_prompt
 from llmx._ratelimit import RateLimiter
 from llmx._schemas import load_schema
 from llmx._shards import new_shard_path
 from llmx._types import Document, Result
+from llmx._writer import ResultWriter
 
 try:
     import pyarrow as pa
