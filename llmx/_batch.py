@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llmx._errors import ConfigError, EndpointError, LlmxError
-from llmx._outfile import ResumeIndex
 from llmx._ratelimit import RateLimiter
+from llmx._resume import ResumeIndex
 from llmx._types import Document, Result, Usage
 from llmx._writer import ResultWriter
 
@@ -487,9 +487,9 @@ async def run_batch(
 ) -> BatchSummary:
     """Run ``process`` over ``documents``; every document read ends in ``writer``.
 
-    ``skip``: a :class:`~llmx._outfile.ResumeIndex` of the output (documents done with the
+    ``skip``: a :class:`~llmx._resume.ResumeIndex` of the output (documents done with the
     same content are skipped, others under a taken id renamed), or a set of doc_ids
-    skipped on their id alone (from :func:`llmx._outfile.scan_output`).
+    skipped on their id alone (:meth:`llmx._resume.ResumeIndex.done_ids`).
     ``stop_after``: consecutive documents failing with the same endpoint error that
     stop the run early (:class:`FailureStreak`; 0: never); the summary's
     ``stopped_early`` says why, and documents not started are left for a resume.

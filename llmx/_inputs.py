@@ -40,7 +40,15 @@ from llmx._errors import InputError
 from llmx._text.decode import DEFAULT_MAX_BYTES
 from llmx._types import Document
 
-__all__ = ["TEXT_SUFFIXES", "count_documents", "iter_documents", "unique_id"]
+__all__ = [
+    "TAKEN_IN_THIS_RUN",
+    "TEXT_SUFFIXES",
+    "count_documents",
+    "duplicate_input",
+    "iter_documents",
+    "renamed",
+    "unique_id",
+]
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".html", ".htm"})
 JSONL_SUFFIX = ".jsonl"
@@ -93,9 +101,25 @@ def unique_id(base: str, taken: Callable[[str], bool], alternatives: Sequence[st
     return f"{base}~{n}"
 
 
-def _renamed(doc: Document, new_id: str, why: str) -> Document:
+#: why a document that is not a duplicate is renamed (see :func:`renamed`)
+TAKEN_IN_THIS_RUN = "is taken by another input of this run"
+
+
+def renamed(doc: Document, new_id: str, why: str) -> Document:
+    """``doc`` under ``new_id``, with a note saying why its doc_id was taken."""
     note = f"doc_id {doc.doc_id!r} {why}; this document is {new_id!r}"
     return Document(new_id, doc.source, doc.data, doc.meta, doc.error, (*doc.notes, note))
+
+
+def duplicate_input(doc: Document, new_id: str) -> Document:
+    """The error document, under ``new_id``, of an input seen before with the same content."""
+    error = InputError(
+        "duplicate input: an earlier input has the same doc_id and the same content",
+        doc_id=doc.doc_id,
+        renamed_to=new_id,
+        source=doc.source,
+    )
+    return Document(new_id, doc.source, "", doc.meta, error, doc.notes)
 
 
 def _dedupe(doc: Document, seen: dict[str, str], *, named: bool = False) -> Document:
@@ -114,16 +138,10 @@ def _dedupe(doc: Document, seen: dict[str, str], *, named: bool = False) -> Docu
     if doc.error is None and seen[doc.doc_id] == digest:
         new_id = unique_id(doc.doc_id, seen.__contains__)
         seen[new_id] = digest
-        error = InputError(
-            "duplicate input: an earlier input has the same doc_id and the same content",
-            doc_id=doc.doc_id,
-            renamed_to=new_id,
-            source=doc.source,
-        )
-        return Document(new_id, doc.source, "", doc.meta, error, doc.notes)
+        return duplicate_input(doc, new_id)
     new_id = unique_id(doc.doc_id, seen.__contains__, _alternative_ids(doc, named=named))
     seen[new_id] = digest
-    return _renamed(doc, new_id, "is taken by another input of this run")
+    return renamed(doc, new_id, TAKEN_IN_THIS_RUN)
 
 
 def _error_doc(doc_id: str, source: str, error: InputError) -> Document:

@@ -1,12 +1,16 @@
-"""The output file: resume, a torn tail's repair, compaction and the error report.
+"""The output file: reading it once, and what is done to it when a run ends.
 
-An output file has one JSONL line per document (written by
-:class:`~llmx._writer.ResultWriter`); the **last** line of a doc_id is authoritative.
-A resumed run skips a document only when its doc_id's line has the same
-``content_sha256`` (:class:`ResumeIndex`); :func:`output_totals` sums a file up for the
-summary. A crash (even ``kill -9``) leaves at most one torn last line, which
-:func:`inspect_output` truncates away; :func:`compact_output` keeps only the last line
-of each doc_id.
+An output file has one JSONL line per document (appended by
+:class:`~llmx._writer.ResultWriter`); the **last** line of a doc_id is its current one
+and decides. A crash (even ``kill -9``) leaves at most one torn last line, which
+:func:`repair_tail` truncates away before the file is read or appended to.
+
+* :func:`scan_output` reads the file once into an :class:`OutputScan`: a summary of each
+  doc_id's current line, of what the reader needs of it (a resume: ok and content hash,
+  :mod:`llmx._resume`; finishing: position, tokens, cost, error).
+* :func:`finalize_output` (when the writer closes) reads the file so, then rewrites it
+  with only the current lines (when there are others: superseded or corrupt ones),
+  rebuilds the error report from them and sums the file up (:class:`OutputTotals`).
 
 The error report (default ``<out stem>.errors.jsonl``) has one line per failed
 document ``{doc_id, source, error: {kind, message, ...}, attempts}``. It is
@@ -20,29 +24,26 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Generic, NamedTuple, Protocol, TypeVar
 
-from llmx._errors import ConfigError, InputError
-from llmx._inputs import _renamed, unique_id
-from llmx._types import Document, Usage
+from llmx._errors import ConfigError
+from llmx._types import Usage
 
 __all__ = [
     "FinalizeReport",
     "OutputScan",
     "OutputTotals",
-    "ResumeIndex",
     "check_output_path",
-    "compact_output",
     "default_errors_path",
+    "encode_line",
+    "error_entry",
     "finalize_output",
-    "inspect_output",
-    "output_totals",
+    "is_ok",
     "repair_tail",
     "scan_output",
-    "write_error_report",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,33 @@ def default_errors_path(out_path: str | os.PathLike[str]) -> Path:
     return out.with_name(f"{stem}.errors.jsonl")
 
 
-def _is_ok(obj: dict[str, Any]) -> bool:
-    return obj.get("error") is None and obj.get("record") is not None
+# --------------------------------------------------------------------------- lines
 
 
-def _parse_output_line(line: bytes) -> dict[str, Any] | None:
+def is_ok(line: dict[str, Any]) -> bool:
+    """Whether an output line is a success: a record and no error."""
+    return line.get("error") is None and line.get("record") is not None
+
+
+def error_entry(line: dict[str, Any]) -> dict[str, Any]:
+    """The error report's entry for a failed output line."""
+    error = line.get("error")
+    if not isinstance(error, dict):
+        error = {"kind": "error", "message": "no record was produced"}
+    return {
+        "doc_id": line["doc_id"],
+        "source": line.get("source"),
+        "error": error,
+        "attempts": line.get("attempts", 0),
+    }
+
+
+def encode_line(obj: dict[str, Any]) -> bytes:
+    """``obj`` as one JSONL line (UTF-8, newline-terminated)."""
+    return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _parse_line(line: bytes) -> dict[str, Any] | None:
     """A complete output line's object, or None when it is not a valid line."""
     try:
         obj = json.loads(line)
@@ -110,12 +133,11 @@ def _last_line_start(fh: BinaryIO, end: int) -> int:
     return 0
 
 
-def repair_tail(path: str | os.PathLike[str], *, dry_run: bool = False) -> int:
+def repair_tail(path: str | os.PathLike[str]) -> int:
     """Truncate a torn last line (no trailing newline, or not a valid JSON line).
 
-    Returns the number of bytes removed (or that would be removed with
-    ``dry_run``); 0 when the file is fine or missing. Only the last line is
-    considered: that is the only one an interrupted append can tear.
+    Returns the number of bytes removed; 0 when the file is fine or missing. Only the
+    last line is considered: that is the only one an interrupted append can tear.
     """
     try:
         fh = open(path, "rb")  # noqa: SIM115
@@ -132,9 +154,9 @@ def repair_tail(path: str | os.PathLike[str], *, dry_run: bool = False) -> int:
             start = _last_line_start(fh, size - 1)
             fh.seek(start)
             last = fh.read(size - start)
-            good_end = size if _parse_output_line(last) is not None else start
+            good_end = size if _parse_line(last) is not None else start
     removed = size - good_end
-    if removed and not dry_run:
+    if removed:
         with open(path, "r+b") as fw:
             fw.truncate(good_end)
             fw.flush()
@@ -143,201 +165,133 @@ def repair_tail(path: str | os.PathLike[str], *, dry_run: bool = False) -> int:
     return removed
 
 
+# --------------------------------------------------------------------------- reading
+
+
+class _LineSummary(Protocol):
+    """What every summary of a current line tells: whether it is a success."""
+
+    @property
+    def ok(self) -> bool: ...
+
+
+_Line = TypeVar("_Line", bound=_LineSummary)
+
+
 @dataclass
-class OutputScan:
-    """What an existing output file holds; the last line per doc_id decides."""
+class OutputScan(Generic[_Line]):
+    """One read of an output file: a summary of the current line of each doc_id (what a
+    resume needs of it, or what finishing the file needs)."""
 
     path: Path
-    ok: set[str] = field(default_factory=set)
-    failed: set[str] = field(default_factory=set)
-    #: doc_id -> ``content_sha256`` of its current line (``None``: a line without one)
-    hashes: dict[str, str | None] = field(default_factory=dict)
+    #: doc_id -> the summary of its current line, in the order the doc_ids first appear
+    current: dict[str, _Line] = field(default_factory=dict)
+    #: valid lines read
     lines: int = 0
+    #: valid lines superseded by a later line of the same doc_id
     duplicates: int = 0
+    #: non-blank lines that are not an output line (not produced by llmx)
     corrupt_lines: int = 0
+    #: bytes of a torn last line truncated before reading
     torn_bytes: int = 0
+
+    @property
+    def ok(self) -> set[str]:
+        """The doc_ids whose current line is a success."""
+        return {doc_id for doc_id, line in self.current.items() if line.ok}
+
+    @property
+    def failed(self) -> set[str]:
+        """The doc_ids whose current line is a failure."""
+        return {doc_id for doc_id, line in self.current.items() if not line.ok}
+
+    @property
+    def removable(self) -> int:
+        """Lines that compaction drops: superseded and corrupt ones."""
+        return self.duplicates + self.corrupt_lines
 
     def done_ids(self, *, retry_failed: bool = False) -> set[str]:
         """The doc_ids a resume skips: all of them, or only successes with ``retry_failed``."""
-        return set(self.ok) if retry_failed else self.ok | self.failed
+        return self.ok if retry_failed else set(self.current)
 
 
-def inspect_output(path: str | os.PathLike[str], *, repair: bool = True) -> OutputScan:
-    """Read an output file's doc_ids (streaming), repairing a torn last line first.
-
-    Corrupt lines in the middle (not produced by llmx) are counted, logged and
-    ignored, so their documents are processed again.
-    """
-    scan = OutputScan(path=Path(path))
-    scan.torn_bytes = repair_tail(path, dry_run=not repair)
+def scan_output(path: Path, summarize: Callable[[dict[str, Any], int], _Line]) -> OutputScan[_Line]:
+    """Read an output file once, after repairing its torn tail: ``summarize`` of each
+    valid line (and its position among the non-blank lines), the last of each doc_id
+    kept. A missing file reads as empty."""
+    scan: OutputScan[_Line] = OutputScan(path=path, torn_bytes=repair_tail(path))
     try:
         fh = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
         return scan
+    current = scan.current
+    position = 0
     with fh:
-        size = fh.seek(0, os.SEEK_END)
-        limit = size - scan.torn_bytes if not repair else size
-        fh.seek(0)
-        pos = 0
         for line in fh:
-            pos += len(line)
-            if pos > limit:
-                break
             if not line.strip():
                 continue
-            obj = _parse_output_line(line)
+            obj = _parse_line(line)
             if obj is None:
                 scan.corrupt_lines += 1
-                continue
-            scan.lines += 1
-            doc_id = obj["doc_id"]
-            if doc_id in scan.ok or doc_id in scan.failed:
-                scan.duplicates += 1
-            digest = obj.get("content_sha256")
-            scan.hashes[doc_id] = digest if isinstance(digest, str) else None
-            if _is_ok(obj):
-                scan.ok.add(doc_id)
-                scan.failed.discard(doc_id)
             else:
-                scan.failed.add(doc_id)
-                scan.ok.discard(doc_id)
-    if scan.corrupt_lines:
-        log.warning("%s: ignored %d corrupt line(s)", os.fspath(path), scan.corrupt_lines)
+                scan.lines += 1
+                doc_id = obj["doc_id"]
+                if doc_id in current:
+                    scan.duplicates += 1
+                current[doc_id] = summarize(obj, position)
+            position += 1
     return scan
 
 
-def scan_output(
-    path: str | os.PathLike[str], *, retry_failed: bool = False, repair: bool = True
-) -> set[str]:
-    """doc_ids a resume should skip: every one in the output, or only the
-    successful ones with ``retry_failed``. Repairs a torn last line."""
-    return inspect_output(path, repair=repair).done_ids(retry_failed=retry_failed)
+# --------------------------------------------------------------------------- finishing
 
 
-Status = Literal["run", "done", "failed"]
+class _FinishLine(NamedTuple):
+    """What finishing the file needs of a doc_id's current line: where it is, what it
+    adds to the totals, its error-report line."""
+
+    #: its position among the file's non-blank lines (what compaction keeps)
+    position: int
+    ok: bool
+    cached: bool
+    prompt_tokens: int
+    completion_tokens: int
+    requests: int
+    cost_usd: float | None
+    #: ``error.kind`` of a failed line
+    error_kind: str | None
+    #: the error report's line of a failed line
+    error_line: bytes | None
 
 
-class ResumeIndex:
-    """Which documents a run skips because the output already has them, and the doc_id
-    each of the others is written under.
-
-    A document is *done* only when the output's line of its doc_id has the same
-    ``content_sha256``: a different document under a taken id (a second story piped
-    through stdin, ``x/b/index.html`` after ``x/a/index.html``) gets the next free id
-    (``stdin~2``, ``index~2``) and is extracted, with a note saying so. A line written
-    before content hashes were kept matches on its doc_id alone. Ids are also kept
-    unique within the run, whatever produced the documents.
-    """
-
-    def __init__(self, scan: OutputScan | None = None, *, retry_failed: bool = False) -> None:
-        self._hashes: dict[str, str | None] = dict(scan.hashes) if scan is not None else {}
-        self._ok: set[str] = set(scan.ok) if scan is not None else set()
-        self.retry_failed = retry_failed
-        #: doc_id -> content hash of the documents of this run
-        self._claimed: dict[str, str] = {}
-
-    def done_ids(self) -> set[str]:
-        """The doc_ids skipped on their id alone (for engines that only take a set)."""
-        if self.retry_failed:
-            return set(self._ok)
-        return set(self._hashes)
-
-    def _taken(self, doc_id: str, digest: str) -> bool:
-        if doc_id in self._claimed:
-            return True
-        if doc_id not in self._hashes:
-            return False
-        had = self._hashes[doc_id]
-        return had is not None and had != digest
-
-    def resolve(self, doc: Document) -> tuple[Document, Status]:
-        """``doc`` (renamed if its id is taken) and whether to ``run`` it or skip it as
-        ``done`` (succeeded before) or ``failed`` (failed before; not retried)."""
-        digest = doc.content_sha256
-        claimed = self._claimed.get(doc.doc_id)
-        if claimed is not None and claimed == digest and doc.error is None:
-            new_id = unique_id(doc.doc_id, lambda i: self._taken(i, digest))
-            self._claimed[new_id] = digest
-            error = InputError(
-                "duplicate input: an earlier input has the same doc_id and the same content",
-                doc_id=doc.doc_id,
-                renamed_to=new_id,
-                source=doc.source,
-            )
-            return Document(new_id, doc.source, "", doc.meta, error, doc.notes), "run"
-        if self._taken(doc.doc_id, digest):
-            new_id = unique_id(doc.doc_id, lambda i: self._taken(i, digest))
-            why = (
-                "is taken by another input of this run"
-                if doc.doc_id in self._claimed
-                else "is taken in the output by a different document"
-            )
-            doc = _renamed(doc, new_id, why)
-        self._claimed[doc.doc_id] = digest
-        if doc.doc_id not in self._hashes:
-            return doc, "run"
-        if doc.doc_id in self._ok:
-            return doc, "done"
-        return doc, "run" if self.retry_failed else "failed"
+_NUMBER = (int, float)
 
 
-def _atomic_rewrite(target: Path, lines: Iterator[bytes]) -> None:
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as out:
-            for line in lines:
-                out.write(line)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def _count(value: object) -> int:
+    return int(value) if isinstance(value, _NUMBER) else 0
 
 
-def _error_entry(obj: dict[str, Any]) -> dict[str, Any]:
-    error = obj.get("error")
-    if not isinstance(error, dict):
-        error = {"kind": "error", "message": "no record was produced"}
-    return {
-        "doc_id": obj["doc_id"],
-        "source": obj.get("source"),
-        "error": error,
-        "attempts": obj.get("attempts", 0),
-    }
-
-
-def _dump_line(obj: dict[str, Any]) -> bytes:
-    return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-#: what the totals need of one output line: ok, cached, prompt tokens, completion
-#: tokens, requests, cost, error kind
-_LineStats = tuple[bool, bool, int, int, int, float | None, str | None]
-
-
-def _line_stats(obj: dict[str, Any]) -> _LineStats:
-    usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
-    assert isinstance(usage, dict)
-    error = obj.get("error")
-    kind = str(error.get("kind", "error")) if isinstance(error, dict) else None
-    ok = _is_ok(obj)
-    if not ok and kind is None:
-        kind = "error"
+def _finish_line(obj: dict[str, Any], position: int) -> _FinishLine:
+    usage = obj.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}
     cost = obj.get("cost_usd")
-
-    def number(key: str) -> int:
-        value = usage.get(key, 0)
-        return int(value) if isinstance(value, int | float) else 0
-
-    return (
-        ok,
+    if is_ok(obj):
+        kind = error_line = None
+    else:
+        error = obj.get("error")
+        kind = str(error.get("kind", "error")) if isinstance(error, dict) else "error"
+        error_line = encode_line(error_entry(obj))
+    return _FinishLine(
+        position,
+        kind is None,
         bool(obj.get("cached")),
-        number("prompt_tokens"),
-        number("completion_tokens"),
-        number("requests"),
-        float(cost) if isinstance(cost, int | float) else None,
+        _count(usage.get("prompt_tokens")),
+        _count(usage.get("completion_tokens")),
+        _count(usage.get("requests")),
+        float(cost) if isinstance(cost, _NUMBER) else None,
         kind,
+        error_line,
     )
 
 
@@ -367,160 +321,91 @@ class OutputTotals:
         }
 
 
-@dataclass
-class _Latest:
-    """One read of an output file: which line of each doc_id is its current one."""
-
-    #: doc_id -> index, among the valid lines, of its last line
-    last: dict[str, int] = field(default_factory=dict)
-    #: non-blank lines, corrupt ones included
-    physical: int = 0
-    #: error-report lines of the doc_ids whose last line failed, in the order of those lines
-    failed: dict[str, bytes] = field(default_factory=dict)
-    #: doc_id -> what its last line adds to the totals
-    stats: dict[str, _LineStats] = field(default_factory=dict)
-
-    @property
-    def removable(self) -> int:
-        """Lines that compaction drops: superseded and corrupt ones."""
-        return self.physical - len(self.last)
-
-    def totals(self) -> OutputTotals:
-        totals = OutputTotals(documents=len(self.stats))
-        for ok, cached, prompt, completion, requests, cost, kind in self.stats.values():
-            if ok:
-                totals.ok += 1
-            else:
-                totals.failed += 1
-                label = kind or "error"
-                totals.errors_by_kind[label] = totals.errors_by_kind.get(label, 0) + 1
-            if cached:
-                totals.cached += 1
-            totals.usage.add(Usage(prompt, completion, requests))
-            if cost is not None:
-                totals.cost_usd = (totals.cost_usd or 0.0) + cost
-        return totals
-
-
-def _read_latest(path: Path) -> _Latest:
-    latest = _Latest()
-    index = 0
-    with open(path, "rb") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            latest.physical += 1
-            obj = _parse_output_line(line)
-            if obj is None:
-                continue
-            doc_id = obj["doc_id"]
-            latest.last[doc_id] = index
-            latest.failed.pop(doc_id, None)
-            if not _is_ok(obj):
-                latest.failed[doc_id] = _dump_line(_error_entry(obj))
-            latest.stats[doc_id] = _line_stats(obj)
-            index += 1
-    return latest
-
-
-def output_totals(path: str | os.PathLike[str]) -> OutputTotals:
-    """The :class:`OutputTotals` of an output file (empty when it does not exist)."""
-    target = Path(path)
-    if not target.exists():
-        return OutputTotals()
-    return _read_latest(target).totals()
-
-
-def _keep_latest(path: Path, last: dict[str, int]) -> None:
-    """Rewrite ``path`` (atomically) with only each doc_id's last valid line."""
-
-    def keep() -> Iterator[bytes]:
-        index = 0
-        with open(path, "rb") as fh:
-            for line in fh:
-                obj = _parse_output_line(line) if line.strip() else None
-                if obj is None:
-                    continue
-                if last.get(obj["doc_id"]) == index:
-                    yield line if line.endswith(b"\n") else line + b"\n"
-                index += 1
-
-    _atomic_rewrite(path, keep())
-
-
-def _write_report(
-    out: Path, errors_path: str | os.PathLike[str] | None, failed: dict[str, bytes]
-) -> None:
-    """Write the error report of ``out`` (default path beside it); remove it if empty."""
-    target = Path(errors_path) if errors_path is not None else default_errors_path(out)
-    if failed:
-        _atomic_rewrite(target, iter(failed.values()))
-    else:
-        target.unlink(missing_ok=True)
-
-
-def _compact(out: Path) -> _Latest:
-    """Repair a torn tail, read ``out`` once and drop superseded and corrupt lines."""
-    repair_tail(out)
-    latest = _read_latest(out)
-    if latest.removable:
-        _keep_latest(out, latest.last)
-    return latest
-
-
-def compact_output(path: str | os.PathLike[str]) -> int:
-    """Rewrite the output keeping only the last line per doc_id (atomically).
-
-    Corrupt lines are dropped too. Returns the number of lines removed; the file
-    is left untouched when there is nothing to remove.
-    """
-    target = Path(path)
-    if not target.exists():
-        return 0
-    return _compact(target).removable
-
-
-def write_error_report(
-    out_path: str | os.PathLike[str], errors_path: str | os.PathLike[str] | None = None
-) -> int:
-    """Rebuild the error report from the output's last line per doc_id.
-
-    Returns the number of failed documents; the report is removed when it is 0.
-    """
-    out = Path(out_path)
-    if not out.exists():
-        return 0
-    latest = _read_latest(out)
-    _write_report(out, errors_path, latest.failed)
-    return len(latest.failed)
-
-
-def finalize_output(
-    out_path: str | os.PathLike[str], errors_path: str | os.PathLike[str] | None = None
-) -> tuple[int, int]:
-    """:func:`compact_output` then :func:`write_error_report`, reading the output once.
-
-    Returns ``(lines removed, failed documents)``. The output is read a second time
-    only when there are lines to remove.
-    """
-    latest = _finalize(Path(out_path), errors_path)
-    return (0, 0) if latest is None else (latest.removable, len(latest.failed))
-
-
-def _finalize(out: Path, errors_path: str | os.PathLike[str] | None) -> _Latest | None:
-    if not out.exists():
-        return None
-    latest = _compact(out)
-    _write_report(out, errors_path, latest.failed)
-    return latest
+def _totals(lines: Iterable[_FinishLine]) -> OutputTotals:
+    totals = OutputTotals()
+    for line in lines:
+        totals.documents += 1
+        if line.ok:
+            totals.ok += 1
+        else:
+            totals.failed += 1
+            kind = line.error_kind or "error"
+            totals.errors_by_kind[kind] = totals.errors_by_kind.get(kind, 0) + 1
+        if line.cached:
+            totals.cached += 1
+        totals.usage.add(Usage(line.prompt_tokens, line.completion_tokens, line.requests))
+        if line.cost_usd is not None:
+            totals.cost_usd = (totals.cost_usd or 0.0) + line.cost_usd
+    return totals
 
 
 @dataclass
 class FinalizeReport:
-    """What :meth:`ResultWriter.close` did."""
+    """What finishing an output file did (:func:`finalize_output`)."""
 
+    #: lines dropped: superseded and corrupt ones
     compacted_lines: int = 0
     failed_documents: int = 0
+    #: the error report, ``None`` when no document failed
     errors_path: Path | None = None
-    #: the whole output file's totals (``None`` when it was not read)
-    totals: OutputTotals | None = None
+    #: the whole output file's totals: every run that wrote to it, one line per document
+    totals: OutputTotals = field(default_factory=OutputTotals)
+
+
+def finalize_output(
+    out_path: str | os.PathLike[str], errors_path: str | os.PathLike[str] | None = None
+) -> FinalizeReport:
+    """Keep only each doc_id's current line and rebuild the error report, reading once.
+
+    The output is rewritten (atomically) only when there are lines to drop; the error
+    report (default path beside the output) is removed when no document failed.
+    """
+    out = Path(out_path)
+    if not out.exists():
+        return FinalizeReport()
+    scan = scan_output(out, _finish_line)
+    lines = scan.current.values()
+    if scan.removable:
+        _atomic_rewrite(out, _lines_at(out, sorted(line.position for line in lines)))
+    failed = sorted((line for line in lines if not line.ok), key=lambda line: line.position)
+    report_path = Path(errors_path) if errors_path is not None else default_errors_path(out)
+    if failed:
+        _atomic_rewrite(report_path, (line.error_line or b"" for line in failed))
+    else:
+        report_path.unlink(missing_ok=True)
+    return FinalizeReport(
+        compacted_lines=scan.removable,
+        failed_documents=len(failed),
+        errors_path=report_path if failed else None,
+        totals=_totals(lines),
+    )
+
+
+def _lines_at(path: Path, positions: list[int]) -> Iterator[bytes]:
+    """The non-blank lines of ``path`` at ``positions`` (ascending; counted as
+    :func:`scan_output` does)."""
+    wanted = iter(positions)
+    next_wanted = next(wanted, None)
+    position = 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            if position == next_wanted:
+                yield line if line.endswith(b"\n") else line + b"\n"
+                next_wanted = next(wanted, None)
+            position += 1
+
+
+def _atomic_rewrite(target: Path, lines: Iterator[bytes]) -> None:
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as out:
+            for line in lines:
+                out.write(line)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

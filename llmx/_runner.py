@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Unpack
@@ -32,15 +32,10 @@ from llmx._engines import (
 from llmx._errors import ConfigError
 from llmx._extractor import Extractor
 from llmx._inputs import count_documents, iter_documents
-from llmx._outfile import (
-    OutputTotals,
-    ResumeIndex,
-    check_output_path,
-    inspect_output,
-    output_totals,
-)
+from llmx._outfile import OutputTotals, check_output_path
 from llmx._pricing import PriceTable, load_prices
 from llmx._prompts import Prompt
+from llmx._resume import ResumeIndex, read_output
 from llmx._shards import scan_shards, shard_files
 from llmx._types import Document
 from llmx._writer import ResultWriter
@@ -121,7 +116,7 @@ async def aextract_batch(
         check_output_path(out_path)
         skip = ResumeIndex(retry_failed=retry_failed)
         if not overwrite and out_path.exists():
-            skip = ResumeIndex(inspect_output(out_path), retry_failed=retry_failed)
+            skip = ResumeIndex(read_output(out_path), retry_failed=retry_failed)
     prices: PriceTable | None = load_prices(settings.prices) if settings.prices else None
     writer = None if shards else ResultWriter(out_path, overwrite=overwrite)
     ran: EngineOutcome
@@ -168,7 +163,7 @@ async def aextract_batch(
             total=total,
         )
     endpoint = ran.endpoint
-    totals = ran.report.totals or (OutputTotals() if shards else output_totals(out_path))
+    totals = ran.report.totals
     summary_path = _write_summary(
         out_path,
         ran.summary,
@@ -201,16 +196,11 @@ async def run_here(
     progress: ProgressSink | None = None,
     stop: asyncio.Event | None = None,
     prices: PriceTable | None = None,
-    before_run: Callable[[Extractor[Any]], Awaitable[None]] | None = None,
-    finalize: bool = True,
     total: int | None = None,
 ) -> HereOutcome:
     """The in-process batch: one extractor, one event loop, ``run_batch`` into ``writer``.
 
-    ``before_run`` is awaited once the endpoint is resolved, before the first document.
-    ``finalize=False`` closes the writer without compacting the output or rebuilding the
-    error report (the parent of worker processes does that once they have all exited).
-    ``skip`` is the output's :class:`~llmx._outfile.ResumeIndex` (or doc_ids to skip);
+    ``skip`` is the output's :class:`~llmx._resume.ResumeIndex` (or doc_ids to skip);
     ``total`` the document count for the progress bar, when known.
     """
     concurrency = batch_concurrency(settings)
@@ -219,8 +209,6 @@ async def run_here(
         extractor.limiter = limiter
         await extractor.start()
         try:
-            if before_run is not None:
-                await before_run(extractor)
             summary = await run_batch(
                 documents,
                 document_process(extractor, prices),
@@ -234,7 +222,7 @@ async def run_here(
                 stop_after=settings.stop_after_failures,
             )
         finally:
-            report = writer.close(compact=finalize, rebuild_errors=finalize)
+            report = writer.close()
         endpoint = extractor.endpoint
     if endpoint is not None:
         summary.cost = run_cost(endpoint, summary.usage, prices)

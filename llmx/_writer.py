@@ -21,15 +21,13 @@ from typing import Any, Self
 from llmx._errors import LlmxError
 from llmx._outfile import (
     FinalizeReport,
-    _dump_line,
-    _error_entry,
-    _finalize,
-    _is_ok,
     check_output_path,
-    compact_output,
     default_errors_path,
+    encode_line,
+    error_entry,
+    finalize_output,
+    is_ok,
     repair_tail,
-    write_error_report,
 )
 from llmx._types import Result
 
@@ -74,6 +72,7 @@ class ResultWriter:
 
     # -- lifecycle
     def open(self) -> Self:
+        """Open the output for appending (repairing a torn tail, or truncating it)."""
         if self._fd is not None:
             return self
         check_output_path(self.path)
@@ -96,6 +95,7 @@ class ResultWriter:
 
     @property
     def closed(self) -> bool:
+        """Whether the writer is not open."""
         return self._fd is None
 
     def __enter__(self) -> Self:
@@ -116,7 +116,7 @@ class ResultWriter:
             self.open()
         try:
             obj = result.to_dict()
-            line = _dump_line(obj)
+            line = encode_line(obj)
         except Exception as exc:  # never lose the document over a serialisation bug
             obj = {
                 "doc_id": result.doc_id,
@@ -135,11 +135,11 @@ class ResultWriter:
                 "meta": {},
                 "content_sha256": result.content_sha256,
             }
-            line = _dump_line(obj)
+            line = encode_line(obj)
         assert self._fd is not None
         self._append(self._fd, line, self.path)
         self.lines_written += 1
-        if not _is_ok(obj):
+        if not is_ok(obj):
             if self._err_fd is None:
                 flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
                 try:
@@ -148,7 +148,7 @@ class ResultWriter:
                     raise LlmxError(
                         f"cannot open error report: {exc.strerror}", path=str(self.errors_path)
                     ) from exc
-            self._append(self._err_fd, _dump_line(_error_entry(obj)), self.errors_path)
+            self._append(self._err_fd, encode_line(error_entry(obj)), self.errors_path)
             self.errors_written += 1
         self._unsynced += 1
         self._maybe_sync()
@@ -181,25 +181,16 @@ class ResultWriter:
         self._unsynced = 0
         self._last_sync = time.monotonic()
 
-    def close(self, *, compact: bool = True, rebuild_errors: bool = True) -> FinalizeReport:
-        """Flush and close; then compact duplicates and rebuild the error report."""
-        report = FinalizeReport()
+    def close(self, *, finalize: bool = True) -> FinalizeReport:
+        """Flush and close; then (``finalize``) compact the output and rebuild the error
+        report (:func:`~llmx._outfile.finalize_output`)."""
         if self._fd is None:  # never opened, or already closed
-            return report
+            return FinalizeReport()
         self.flush()
         for fd in (self._fd, self._err_fd):
             if fd is not None:
                 os.close(fd)
         self._fd = self._err_fd = None
-        if compact and rebuild_errors:
-            latest = _finalize(self.path, self.errors_path)
-            if latest is not None:
-                report.compacted_lines = latest.removable
-                report.failed_documents = len(latest.failed)
-                report.totals = latest.totals()
-        elif compact:
-            report.compacted_lines = compact_output(self.path)
-        elif rebuild_errors:
-            report.failed_documents = write_error_report(self.path, self.errors_path)
-        report.errors_path = self.errors_path if report.failed_documents else None
-        return report
+        if not finalize:
+            return FinalizeReport()
+        return finalize_output(self.path, self.errors_path)

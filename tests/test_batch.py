@@ -20,9 +20,10 @@ from pydantic import BaseModel
 from llmx._batch import BatchSummary, NullProgress, RichProgress, make_progress, run_batch
 from llmx._errors import EndpointError, InputError, LlmxError
 from llmx._inputs import iter_documents
-from llmx._outfile import default_errors_path, scan_output
+from llmx._outfile import default_errors_path
 from llmx._pricing import estimate_cost
 from llmx._ratelimit import RateLimiter
+from llmx._resume import read_output
 from llmx._types import Document, Result, Usage
 from llmx._writer import ResultWriter
 from tests.support import default_sigint, read_jsonl
@@ -116,7 +117,7 @@ async def test_resume_skips_done_documents(tmp_path: Path) -> None:
         seen.append(doc.doc_id)
         return ok_result(doc)
 
-    skip = scan_output(out)
+    skip = read_output(out).done_ids()
     with ResultWriter(out) as writer:
         summary = await run_batch(all_docs, process, writer=writer, skip=skip)
     assert sorted(seen) == [d.doc_id for d in all_docs[8:]]
@@ -138,12 +139,12 @@ async def test_retry_failed_rewrites_failed_docs_once(tmp_path: Path) -> None:
     assert {e["doc_id"] for e in read_jsonl(default_errors_path(out))} == {"d00001", "d00004"}
     # default resume: nothing to do
     with ResultWriter(out) as writer:
-        summary = await run_batch(all_docs, echo, writer=writer, skip=scan_output(out))
+        summary = await run_batch(all_docs, echo, writer=writer, skip=read_output(out).done_ids())
     assert summary.skipped == 6 and summary.processed == 0
     # --retry-failed: only failed ones, then compaction keeps one line each
     with ResultWriter(out) as writer:
         summary = await run_batch(
-            all_docs, echo, writer=writer, skip=scan_output(out, retry_failed=True)
+            all_docs, echo, writer=writer, skip=read_output(out).done_ids(retry_failed=True)
         )
         report = writer.close()
     assert summary.ok == 2 and summary.skipped == 4
@@ -226,7 +227,7 @@ async def test_memory_stays_flat_for_50k_documents(tmp_path: Path) -> None:
     concurrency = 8
     with ResultWriter(tmp_path / "o.jsonl", fsync_every=None, fsync_interval=None) as writer:
         summary = await run_batch(generate(50_000), noop, writer=writer, concurrency=concurrency)
-        report = writer.close(compact=False, rebuild_errors=False)
+        report = writer.close(finalize=False)
     del report
     assert produced == 50_000 and summary.ok == 50_000
     assert peak <= 2 * concurrency + 3, peak
@@ -259,7 +260,7 @@ async def test_cancellation_flushes_and_reports_interrupted(tmp_path: Path) -> N
     assert len(set(written)) == len(written)
     # resume completes each document exactly once
     with ResultWriter(out) as writer2:
-        again = await run_batch(all_docs, slow, writer=writer2, skip=scan_output(out))
+        again = await run_batch(all_docs, slow, writer=writer2, skip=read_output(out).done_ids())
     assert not again.interrupted
     assert Counter(ids(out)) == Counter(d.doc_id for d in all_docs)
 
@@ -407,7 +408,7 @@ DRIVER = r"""
 import asyncio, sys
 from pydantic import BaseModel
 from llmx._batch import run_batch
-from llmx._outfile import scan_output
+from llmx._resume import read_output
 from llmx._writer import ResultWriter
 from llmx._types import Document, Result
 
@@ -425,7 +426,7 @@ async def process(doc):
     return Result(doc_id=doc.doc_id, source=doc.source, record=Rec(value="v" * 300))
 
 async def main():
-    skip = scan_output(out)
+    skip = read_output(out).done_ids()
     with ResultWriter(out, fsync_every=None, fsync_interval=None) as writer:
         s = await run_batch(documents(), process, writer=writer, concurrency=8, skip=skip)
     print(s.ok, s.skipped, flush=True)

@@ -12,15 +12,8 @@ import pytest
 from pydantic import BaseModel
 
 from llmx._errors import ExtractionError
-from llmx._outfile import (
-    compact_output,
-    default_errors_path,
-    finalize_output,
-    inspect_output,
-    repair_tail,
-    scan_output,
-    write_error_report,
-)
+from llmx._outfile import FinalizeReport, default_errors_path, finalize_output
+from llmx._resume import read_output
 from llmx._types import Result, Usage
 from llmx._writer import ResultWriter
 from tests.support import read_jsonl
@@ -86,7 +79,7 @@ def test_torn_last_line_repaired(tmp_path: Path) -> None:
     good_size = out.stat().st_size
     with open(out, "ab") as fh:
         fh.write(b'{"doc_id": "c", "rec')  # killed mid-write
-    scan = inspect_output(out)
+    scan = read_output(out)
     assert scan.torn_bytes > 0
     assert out.stat().st_size == good_size
     assert scan.ok == {"a", "b"}
@@ -95,9 +88,9 @@ def test_torn_last_line_repaired(tmp_path: Path) -> None:
 def test_invalid_json_last_line_with_newline_repaired(tmp_path: Path) -> None:
     out = tmp_path / "o.jsonl"
     out.write_bytes(json.dumps(ok("a").to_dict()).encode() + b"\n" + b"garbage\n")
-    assert repair_tail(out, dry_run=True) == len(b"garbage\n")
-    assert out.read_bytes().endswith(b"garbage\n")
-    assert scan_output(out) == {"a"}
+    scan = read_output(out)
+    assert scan.torn_bytes == len(b"garbage\n")
+    assert scan.done_ids() == {"a"}
     assert not out.read_bytes().endswith(b"garbage\n")
 
 
@@ -122,13 +115,13 @@ def test_scan_last_line_wins_and_resume_sets(tmp_path: Path) -> None:
         writer.write(ok("c"))  # retried and fixed
         writer.write(ok("d"))
         writer.write(bad("d"))  # later failure is authoritative
-        writer.close(compact=False)
-    scan = inspect_output(out)
+        writer.close(finalize=False)
+    scan = read_output(out)
     assert scan.ok == {"a", "c"}
     assert scan.failed == {"b", "d"}
     assert scan.duplicates == 2
-    assert scan_output(out) == {"a", "b", "c", "d"}
-    assert scan_output(out, retry_failed=True) == {"a", "c"}
+    assert scan.done_ids() == {"a", "b", "c", "d"}
+    assert scan.done_ids(retry_failed=True) == {"a", "c"}
 
 
 def test_compact_keeps_last_line_per_doc(tmp_path: Path) -> None:
@@ -137,12 +130,12 @@ def test_compact_keeps_last_line_per_doc(tmp_path: Path) -> None:
         writer.write(bad("a"))
         writer.write(ok("b"))
         writer.write(ok("a", name="fixed"))
-        writer.close(compact=False)
-    assert compact_output(out) == 1
+        writer.close(finalize=False)
+    assert finalize_output(out).compacted_lines == 1
     rows = read_jsonl(out)
     assert [r["doc_id"] for r in rows] == ["b", "a"]
     assert rows[1]["record"] == {"name": "fixed"}
-    assert compact_output(out) == 0
+    assert finalize_output(out).compacted_lines == 0
 
 
 def test_error_report_reflects_current_state(tmp_path: Path) -> None:
@@ -163,7 +156,7 @@ def test_error_report_reflects_current_state(tmp_path: Path) -> None:
     with ResultWriter(out) as writer:
         writer.write(ok("b"))
     assert not errors.exists()  # no errors left: no report
-    assert write_error_report(out) == 0
+    assert finalize_output(out).failed_documents == 0
 
 
 def test_overwrite_truncates(tmp_path: Path) -> None:
@@ -201,26 +194,31 @@ def test_output_in_new_folder_and_default_errors_path(tmp_path: Path) -> None:
 
 
 def test_scan_missing_file_is_empty(tmp_path: Path) -> None:
-    assert scan_output(tmp_path / "none.jsonl") == set()
-    assert compact_output(tmp_path / "none.jsonl") == 0
+    assert read_output(tmp_path / "none.jsonl").done_ids() == set()
+    assert finalize_output(tmp_path / "none.jsonl") == FinalizeReport()
+    assert not (tmp_path / "none.jsonl").exists()
 
 
-def test_finalize_output_matches_compact_then_error_report(tmp_path: Path) -> None:
-    def write_mess(out: Path) -> None:
-        with ResultWriter(out) as writer:
-            for doc_id, good in [("a", False), ("b", True), ("c", False), ("a", True)]:
-                writer.write(ok(doc_id) if good else bad(doc_id))
-            writer.write(bad("b"))  # a later failure is authoritative
-            writer.close(compact=False, rebuild_errors=False)
-        with open(out, "ab") as fh:
-            fh.write(b"not json\n" + b'{"doc_id": "torn", "rec')  # corrupt line, torn tail
-
-    one, two = tmp_path / "one" / "o.jsonl", tmp_path / "two" / "o.jsonl"
-    for out in (one, two):
-        out.parent.mkdir()
-        write_mess(out)
-    assert finalize_output(one) == (compact_output(two), write_error_report(two)) == (3, 2)
-    assert one.read_bytes() == two.read_bytes()
-    assert default_errors_path(one).read_bytes() == default_errors_path(two).read_bytes()
-    assert [e["doc_id"] for e in read_jsonl(default_errors_path(one))] == ["c", "b"]
-    assert finalize_output(tmp_path / "missing.jsonl") == (0, 0)
+def test_finalize_output_keeps_current_lines_and_rebuilds_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    with ResultWriter(out) as writer:
+        for doc_id, good in [("a", False), ("b", True), ("c", False), ("a", True)]:
+            writer.write(ok(doc_id) if good else bad(doc_id))
+        writer.write(bad("b"))  # a later failure is authoritative
+        writer.close(finalize=False)
+    current = out.read_bytes().splitlines(keepends=True)[2:]  # c, a, b
+    with open(out, "ab") as fh:
+        fh.write(b"not json\n" + b'{"doc_id": "torn", "rec')  # corrupt line, torn tail
+    report = finalize_output(out)
+    # two superseded lines and a corrupt one dropped; the torn tail repaired first
+    assert (report.compacted_lines, report.failed_documents) == (3, 2)
+    assert out.read_bytes() == b"".join(current)
+    assert report.errors_path == default_errors_path(out)
+    assert [e["doc_id"] for e in read_jsonl(report.errors_path)] == ["c", "b"]
+    totals = report.totals
+    assert (totals.documents, totals.ok, totals.failed) == (3, 1, 2)
+    assert totals.errors_by_kind == {"validation": 2}
+    assert totals.usage.requests == 6  # the failed lines' 3 requests each; none for "a"
+    assert finalize_output(out) == FinalizeReport(
+        failed_documents=2, errors_path=report.errors_path, totals=totals
+    )

@@ -71,10 +71,11 @@ from llmx._engines import EngineOutcome, batch_concurrency, document_process, ru
 from llmx._errors import ConfigError, InputError, LlmxError
 from llmx._extractor import Extractor
 from llmx._inputs import iter_documents
-from llmx._outfile import FinalizeReport, ResumeIndex
+from llmx._outfile import FinalizeReport
 from llmx._pricing import PriceTable
 from llmx._prompts import Prompt, load_prompt
 from llmx._ratelimit import RateLimiter
+from llmx._resume import ResumeIndex
 from llmx._schemas import load_schema
 from llmx._shards import new_shard_path
 from llmx._types import Document, Result
