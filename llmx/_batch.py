@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
@@ -44,10 +43,8 @@ __all__ = [
     "FailureStreak",
     "NullProgress",
     "ProgressSink",
-    "RichProgress",
     "Tally",
     "is_done",
-    "make_progress",
     "process_one",
     "run_batch",
     "unreadable",
@@ -115,7 +112,22 @@ class BatchSummary:
             )
         return None
 
+    def count(self, result: Result[Any]) -> None:
+        """Count one processed document: ok or failed (by error kind), from the cache
+        or with its usage."""
+        if result.ok:
+            self.ok += 1
+        else:
+            self.failed += 1
+            kind = result.error.kind if result.error is not None else "error"
+            self.errors_by_kind[kind] = self.errors_by_kind.get(kind, 0) + 1
+        if result.cached:
+            self.cached += 1
+        else:
+            self.usage.add(result.usage)
+
     def to_dict(self) -> dict[str, Any]:
+        """The summary as the summary file's ``run`` object."""
         return {
             "total": self.total,
             "ok": self.ok,
@@ -162,89 +174,6 @@ class NullProgress:
 
     def finish(self, summary: BatchSummary) -> None:
         pass
-
-
-class RichProgress:
-    """A rich progress bar on stderr: done/total, ok/failed/cached, tokens, ETA.
-
-    Skipped (already done) documents shrink the total rather than advance the
-    bar, so the ETA reflects the work left.
-    """
-
-    def __init__(self, description: str = "extracting") -> None:
-        self.description = description
-        self.ok = 0
-        self.failed = 0
-        self.cached = 0
-        self.tokens = 0
-        self._total: int | None = None
-        self._progress: Any = None
-        self._task: Any = None
-
-    def start(self, total: int | None) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._total = total
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        )
-        self._progress.start()
-        self._task = self._progress.add_task(self.description, total=total, stats=self._stats())
-
-    def _stats(self) -> str:
-        return (
-            f"[green]ok {self.ok}[/] [red]failed {self.failed}[/] "
-            f"[cyan]cached {self.cached}[/] {self.tokens:,} tok"
-        )
-
-    def advance(self, result: Result[Any]) -> None:
-        if result.ok:
-            self.ok += 1
-        else:
-            self.failed += 1
-        if result.cached:
-            self.cached += 1
-        else:
-            self.tokens += result.usage.total_tokens
-        if self._progress is not None:
-            self._progress.update(self._task, advance=1, stats=self._stats())
-
-    def skip(self, count: int = 1) -> None:
-        if self._total is not None:
-            self._total = max(0, self._total - count)
-            if self._progress is not None:
-                self._progress.update(self._task, total=self._total)
-
-    def finish(self, summary: BatchSummary) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, stats=self._stats())
-            self._progress.stop()
-            self._progress = None
-
-
-def make_progress(enabled: bool | None = None, description: str = "extracting") -> ProgressSink:
-    """A :class:`RichProgress` when ``enabled`` (default: stderr is a TTY), else a null one."""
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    return RichProgress(description) if enabled else NullProgress()
 
 
 def _failure(doc: Document, exc: BaseException) -> Result[Any]:
@@ -403,16 +332,7 @@ class Tally:
         summary = self.summary
         if self.writer is not None:
             self.writer.write(result)
-        if result.ok:
-            summary.ok += 1
-        else:
-            summary.failed += 1
-            kind = result.error.kind if result.error is not None else "error"
-            summary.errors_by_kind[kind] = summary.errors_by_kind.get(kind, 0) + 1
-        if result.cached:
-            summary.cached += 1
-        else:
-            summary.usage.add(result.usage)
+        summary.count(result)
         with contextlib.suppress(Exception):  # a broken progress bar must not lose documents
             self.sink.advance(result)
         reason = self.streak.add(result)

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from llmx._batch import BatchSummary, NullProgress, RichProgress, make_progress, run_batch
+from llmx._batch import BatchSummary, NullProgress, run_batch
+from llmx._cli.progress import RichProgress, make_progress
 from llmx._errors import EndpointError, InputError, LlmxError
 from llmx._inputs import iter_documents
 from llmx._outfile import default_errors_path
@@ -400,7 +401,7 @@ async def test_rich_progress_runs_and_null_when_not_a_tty(tmp_path: Path) -> Non
         summary = await run_batch(
             [*docs(5), failing], echo, writer=writer, progress=sink, skip={"d00000"}
         )
-    assert (sink.ok, sink.failed) == (4, 1)
+    assert (sink.counts.ok, sink.counts.failed) == (4, 1)
     assert summary.skipped == 1
 
 

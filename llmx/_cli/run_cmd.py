@@ -135,7 +135,7 @@ def run_command(
     every request the same way (the documents not yet processed are left for a resume),
     130 when interrupted.
     """
-    from llmx._batch import make_progress
+    from llmx._cli.progress import make_progress
     from llmx._runner import aextract_batch
 
     try:
