@@ -19,7 +19,8 @@ from typing import Any, BinaryIO, Unpack
 
 from pydantic import BaseModel
 
-from llmx._batch import BatchSummary, ProgressSink, run_batch
+from llmx._accounting import BatchSummary, ProgressSink
+from llmx._batch import run_batch
 from llmx._config import Settings, SettingsChanges, resolve_settings
 from llmx._engines import (
     Engine,

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from llmx._batch import BatchSummary, NullProgress, run_batch
+from llmx._accounting import BatchSummary, NullProgress
+from llmx._batch import run_batch
 from llmx._cli.progress import RichProgress, make_progress
 from llmx._errors import EndpointError, InputError, LlmxError
 from llmx._inputs import iter_documents

@@ -1,12 +1,12 @@
 """The progress bar of ``llmx run``: a rich bar on stderr, fed the batch's progress
-events (:class:`~llmx._batch.ProgressSink`)."""
+events (:class:`~llmx._accounting.ProgressSink`)."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
 
-from llmx._batch import BatchSummary, NullProgress, ProgressSink
+from llmx._accounting import BatchSummary, NullProgress, ProgressSink
 from llmx._types import Result
 
 __all__ = ["RichProgress", "make_progress"]

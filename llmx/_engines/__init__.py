@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from llmx._batch import BatchSummary, Process
+from llmx._accounting import BatchSummary
+from llmx._batch import Process
 from llmx._config import Settings
 from llmx._endpoints import Endpoint, is_loopback
 from llmx._extractor import Extractor

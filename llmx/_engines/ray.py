@@ -55,16 +55,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from llmx._batch import (
+from llmx._accounting import (
     BatchSummary,
     NullProgress,
-    Process,
     ProgressSink,
     Tally,
     is_done,
-    process_one,
     unreadable,
 )
+from llmx._batch import Process, process_one
 from llmx._config import Settings
 from llmx._endpoints import Endpoint
 from llmx._engines import EngineOutcome, batch_concurrency, document_process, run_cost
