@@ -39,7 +39,7 @@ from llmx._accounting import DEFAULT_STOP_AFTER, BatchSummary, NullProgress, Pro
 from llmx._errors import ConfigError, LlmxError
 from llmx._ratelimit import RateLimiter
 from llmx._resume import ResumeIndex
-from llmx._types import Document, Result, Usage
+from llmx._types import Document, Result
 from llmx._writer import ResultWriter
 
 __all__ = ["Process", "process_one", "run_batch"]
@@ -152,7 +152,6 @@ async def run_batch(
     limiter: RateLimiter | None = None,
     skip: set[str] | ResumeIndex | None = None,
     progress: ProgressSink | None = None,
-    cost_estimator: Callable[[Usage], float | None] | None = None,
     stop: asyncio.Event | None = None,
     drain_timeout: float = 5.0,
     total: int | None = None,
@@ -166,7 +165,6 @@ async def run_batch(
     ``stop_after``: consecutive documents failing with the same endpoint error that
     stop the run early (:class:`~llmx._accounting.FailureStreak`; 0: never); the summary's
     ``stopped_early`` says why, and documents not started are left for a resume.
-    ``cost_estimator``: e.g. ``functools.partial(estimate_cost, model)``.
     ``stop``: set it to stop gracefully (same as cancelling the task).
     ``total``: document count for the progress bar (default: ``len(documents)``
     when it has one). Exceptions from the writer (disk full) or from the
@@ -278,8 +276,6 @@ async def run_batch(
             summary.elapsed = time.monotonic() - started
             if limiter is not None:
                 summary.rate_limited = limiter.rate_limited
-            if cost_estimator is not None:
-                summary.cost = cost_estimator(summary.usage)
             with contextlib.suppress(Exception):
                 sink.finish(summary)
     if fatal is not None:

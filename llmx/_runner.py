@@ -1,10 +1,13 @@
 """Many documents through one :class:`~llmx._extractor.Extractor`: the batch API.
 
-Composes the pieces: lazy inputs (:mod:`llmx._inputs`), the extractor, an engine (one event
-loop here, :func:`run_here`, or a Ray cluster, :mod:`llmx._engines.ray`), rate limits
-(:mod:`llmx._ratelimit`), crash-safe JSONL output with resume, and cost estimates
-(:mod:`llmx._pricing`). Both engines share the resume scan, the writer, the accounting
-(:class:`llmx._batch.Tally`) and the summary file.
+Composes the pieces: lazy inputs (:mod:`llmx._inputs`), the resume against the output
+(:mod:`llmx._resume`), the extractor, an engine (one event loop in this process,
+:func:`run_in_process`, or a Ray cluster, :mod:`llmx._engines.ray`), rate limits
+(:mod:`llmx._ratelimit`), crash-safe JSONL output (:mod:`llmx._writer`,
+:mod:`llmx._outfile`), the run's cost estimate and the summary file. Both engines share
+the resume, the writer and the accounting (:class:`llmx._accounting.Tally`); each
+returns an :class:`~llmx._engines.EngineOutcome`, which :func:`aextract_batch` turns
+into the public :class:`RunOutcome`.
 """
 
 from __future__ import annotations
@@ -40,9 +43,6 @@ from llmx._resume import ResumeIndex, read_output
 from llmx._shards import scan_shards, shard_files
 from llmx._types import Document
 from llmx._writer import ResultWriter
-
-#: what :func:`run_here` returns (the in-process engine's outcome)
-HereOutcome = EngineOutcome
 
 
 @dataclass
@@ -151,7 +151,7 @@ async def aextract_batch(
         else:
             documents = inputs  # type: ignore[assignment]
         assert writer is not None
-        ran = await run_here(
+        ran = await run_in_process(
             documents,
             schema,
             prompt=prompt,
@@ -164,6 +164,7 @@ async def aextract_batch(
             total=total,
         )
     endpoint = ran.endpoint
+    ran.summary.cost = run_cost(endpoint, ran.summary.usage, prices)
     totals = ran.report.totals
     summary_path = _write_summary(
         out_path,
@@ -186,7 +187,7 @@ async def aextract_batch(
     )
 
 
-async def run_here(
+async def run_in_process(
     documents: Iterable[Document],
     schema: type[BaseModel] | str,
     *,
@@ -198,8 +199,9 @@ async def run_here(
     stop: asyncio.Event | None = None,
     prices: PriceTable | None = None,
     total: int | None = None,
-) -> HereOutcome:
-    """The in-process batch: one extractor, one event loop, ``run_batch`` into ``writer``.
+) -> EngineOutcome:
+    """The ``local`` engine: one extractor, one event loop in this process,
+    :func:`~llmx._batch.run_batch` into ``writer``.
 
     ``skip`` is the output's :class:`~llmx._resume.ResumeIndex` (or doc_ids to skip);
     ``total`` the document count for the progress bar, when known.
@@ -225,9 +227,9 @@ async def run_here(
         finally:
             report = writer.close()
         endpoint = extractor.endpoint
-    if endpoint is not None:
-        summary.cost = run_cost(endpoint, summary.usage, prices)
-    return HereOutcome(summary, report, endpoint, extractor.prompt.label, extractor.schema.__name__)
+    return EngineOutcome(
+        summary, report, endpoint, extractor.prompt.label, extractor.schema.__name__
+    )
 
 
 def _write_summary(

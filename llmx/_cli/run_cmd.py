@@ -136,6 +136,7 @@ def run_command(
     130 when interrupted.
     """
     from llmx._cli.progress import make_progress
+    from llmx._engines import ENGINES
     from llmx._runner import aextract_batch
 
     try:
@@ -143,7 +144,7 @@ def run_command(
             from llmx._tables import resolve_format
 
             resolve_format(export, export_format)
-        if engine not in ("local", "ray"):
+        if engine not in ENGINES:
             raise ConfigError("--engine must be local or ray", value=engine)
         settings = build_settings(
             config,

@@ -2,13 +2,16 @@
 
 * ``local`` (the default and the fast path on one machine): one process, one event
   loop, :func:`llmx._batch.run_batch` over one :class:`~llmx._extractor.Extractor`
-  (:func:`llmx._runner.run_here`).
+  (:func:`llmx._runner.run_in_process`).
 * ``ray``: a Ray Dataset of documents extracted by a pool of actors, each holding one
   extractor, the driver writing the output (:mod:`llmx._engines.ray`, imported only when
   asked for; it needs the ``ray`` extra).
 
 What both need to turn an extractor into a batch's per-document step lives here, so an
-engine never imports the batch API (:mod:`llmx._runner`) that chooses it.
+engine never imports the batch API (:mod:`llmx._runner`) that chooses it; and what
+both hand back to it (:class:`EngineOutcome`). Costs are estimated by :func:`run_cost`
+only: each document's as it is extracted (:func:`document_process`), the run's by the
+batch API from the run's usage.
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ ENGINES: tuple[str, ...] = get_args(Engine)
 
 @dataclass
 class EngineOutcome:
-    """What an engine did: the summary, the writer's finalisation, the endpoint."""
+    """What an engine hands back to the batch API, which writes the summary file from it
+    and returns the public :class:`~llmx._runner.RunOutcome`: the run's counts, what
+    finishing the output did, and what ran (endpoint, prompt, schema)."""
 
     summary: BatchSummary
     report: FinalizeReport
