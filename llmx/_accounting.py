@@ -35,7 +35,7 @@ __all__ = [
 
 @dataclass
 class BatchSummary:
-    """Counts and totals of one :func:`run_batch` call.
+    """Counts and totals of one batch run, whichever engine ran it.
 
     ``total`` counts documents read from the input, skipped ones included;
     ``usage`` sums non-cached results only (cached ones cost no request).
@@ -62,18 +62,22 @@ class BatchSummary:
 
     @property
     def processed(self) -> int:
+        """Documents processed in this run (not skipped): ok or failed."""
         return self.ok + self.failed
 
     @property
     def requests(self) -> int:
+        """Requests sent to the endpoint (cached answers send none)."""
         return self.usage.requests
 
     @property
     def docs_per_second(self) -> float:
+        """Documents processed per second of the run."""
         return self.processed / self.elapsed if self.elapsed > 0 else 0.0
 
     @property
     def resume_hint(self) -> str | None:
+        """What to run next when documents are left undone or failed before, else None."""
         if self.stopped_early:
             return (
                 f"stopped early: {self.stopped_early}. Documents not yet processed are not in "
@@ -131,13 +135,17 @@ class BatchSummary:
 class ProgressSink(Protocol):
     """Receives progress events; every method must be cheap and never raise."""
 
-    def start(self, total: int | None) -> None: ...
+    def start(self, total: int | None) -> None:
+        """The run starts; ``total``: the documents it will read, when known."""
 
-    def advance(self, result: Result[Any]) -> None: ...
+    def advance(self, result: Result[Any]) -> None:
+        """One document was processed (its result written)."""
 
-    def skip(self, count: int = 1) -> None: ...
+    def skip(self, count: int = 1) -> None:
+        """``count`` documents were read and skipped (the output has them)."""
 
-    def finish(self, summary: BatchSummary) -> None: ...
+    def finish(self, summary: BatchSummary) -> None:
+        """The run ended."""
 
 
 class NullProgress:

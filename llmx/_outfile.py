@@ -215,11 +215,13 @@ class OutputScan(Generic[_Line]):
         return self.ok if retry_failed else set(self.current)
 
 
-def scan_output(path: Path, summarize: Callable[[dict[str, Any], int], _Line]) -> OutputScan[_Line]:
+def scan_output(
+    path: str | os.PathLike[str], summarize: Callable[[dict[str, Any], int], _Line]
+) -> OutputScan[_Line]:
     """Read an output file once, after repairing its torn tail: ``summarize`` of each
     valid line (and its position among the non-blank lines), the last of each doc_id
     kept. A missing file reads as empty."""
-    scan: OutputScan[_Line] = OutputScan(path=path, torn_bytes=repair_tail(path))
+    scan: OutputScan[_Line] = OutputScan(path=Path(path), torn_bytes=repair_tail(path))
     try:
         fh = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
@@ -309,6 +311,7 @@ class OutputTotals:
     errors_by_kind: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The totals as the summary file's top-level fields."""
         return {
             "documents": self.documents,
             "ok": self.ok,
@@ -367,16 +370,18 @@ def finalize_output(
     lines = scan.current.values()
     if scan.removable:
         _atomic_rewrite(out, _lines_at(out, sorted(line.position for line in lines)))
+    # the failed documents' report lines, in the order of their output lines
     failed = sorted((line for line in lines if not line.ok), key=lambda line: line.position)
+    report = [line.error_line for line in failed if line.error_line is not None]
     report_path = Path(errors_path) if errors_path is not None else default_errors_path(out)
-    if failed:
-        _atomic_rewrite(report_path, (line.error_line or b"" for line in failed))
+    if report:
+        _atomic_rewrite(report_path, iter(report))
     else:
         report_path.unlink(missing_ok=True)
     return FinalizeReport(
         compacted_lines=scan.removable,
-        failed_documents=len(failed),
-        errors_path=report_path if failed else None,
+        failed_documents=len(report),
+        errors_path=report_path if report else None,
         totals=_totals(lines),
     )
 

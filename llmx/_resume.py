@@ -42,7 +42,7 @@ def read_output(path: str | os.PathLike[str]) -> OutputScan[_ResumeLine]:
     Corrupt lines in the middle (not produced by llmx) are counted, logged and
     ignored, so their documents are processed again. A missing file reads as empty.
     """
-    scan = scan_output(Path(path), _resume_line)
+    scan = scan_output(path, _resume_line)
     if scan.corrupt_lines:
         log.warning("%s: ignored %d corrupt line(s)", os.fspath(path), scan.corrupt_lines)
     return scan

@@ -35,6 +35,9 @@ __all__ = ["ResultWriter"]
 
 log = logging.getLogger(__name__)
 
+#: how the output and the error report are opened: appending, created when missing
+_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+
 
 class ResultWriter:
     """Appends one JSONL line per document to ``path``, crash-safely.
@@ -78,7 +81,7 @@ class ResultWriter:
         check_output_path(self.path)
         if self.path.parent != Path():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        flags = _APPEND
         if self.overwrite:
             flags |= os.O_TRUNC
             self.errors_path.unlink(missing_ok=True)
@@ -141,9 +144,8 @@ class ResultWriter:
         self.lines_written += 1
         if not is_ok(obj):
             if self._err_fd is None:
-                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
                 try:
-                    self._err_fd = os.open(self.errors_path, flags, 0o644)
+                    self._err_fd = os.open(self.errors_path, _APPEND, 0o644)
                 except OSError as exc:
                     raise LlmxError(
                         f"cannot open error report: {exc.strerror}", path=str(self.errors_path)

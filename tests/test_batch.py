@@ -200,7 +200,7 @@ async def test_governor_lowers_effective_concurrency(tmp_path: Path) -> None:
     assert summary.ok == 80 and summary.rate_limited == 2
     assert limiter.governor.max_in_flight_seen == 8
     assert limiter.governor.limit == 4
-    assert peak_late == 4  # the 8 workers now share 4 slots
+    assert peak_late == 4  # the 8 document tasks now share 4 slots
 
 
 async def test_memory_stays_flat_for_50k_documents(tmp_path: Path) -> None:
