@@ -8,7 +8,7 @@ an ``llmx run``-style JSONL that ``llmx eval --predictions`` scores, so the same
 scorer measures the pipeline's effect:
 
     python evals/plain_baseline.py evals/investment --out /tmp/plain.jsonl
-    llmx eval --fixtures evals/investment --predictions /tmp/plain.jsonl
+    llmx eval --fixtures evals/investment --schema investment --predictions /tmp/plain.jsonl
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import openai
 
-from llmx._endpoints import grammar_schema
+from llmx._endpoints.profiles import grammar_schema
 from llmx._local import LocalServer, ensure_model
 from llmx._schemas import load_schema
 from llmx._text.decode import decode

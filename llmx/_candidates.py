@@ -38,10 +38,6 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from llmx.normalize._context import DocumentContext
 
-#: candidates asked about in one request (measured on the investment fixtures with the
-#: bundled model: larger groups make the small model copy one answer down the list)
-DEFAULT_GROUP_SIZE = 4
-
 
 @dataclass(frozen=True)
 class Candidate:
@@ -137,7 +133,6 @@ def answers_of(answers: BaseModel, count: int) -> list[BaseModel]:
 
 
 __all__ = [
-    "DEFAULT_GROUP_SIZE",
     "Candidate",
     "CandidateReader",
     "answers_model",

@@ -11,6 +11,9 @@ an index back to the cleaned text, whose offset map leads to the original.
 threshold. A quote with an ellipsis (``……``/``...``) may also match part by part.
 Only the cleaned text is searched, so quotes from stripped boilerplate (a related
 article teaser) are not found.
+
+:func:`apply_grounding_policy` then does what the ``ungrounded`` setting says with the
+items whose evidence was not found: keep them, flag them in the notes, or drop them.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 from rapidfuzz import fuzz
 
+from llmx._config import UngroundedPolicy
 from llmx._text.clean import CleanText, clean_text
 from llmx._types import GroundingInfo
 from llmx.fields import evidence_field, match_keys
@@ -31,7 +35,9 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "GroundIndex",
     "Located",
+    "apply_grounding_policy",
     "contains_value",
+    "drop_paths",
     "ground_record",
     "is_instruction_like",
     "locate",
@@ -39,6 +45,7 @@ __all__ = [
 ]
 
 Status = Literal["exact", "fuzzy", "not_found"]
+M = TypeVar("M", bound=BaseModel)
 
 #: Minimum fuzzy similarity (0..1) for a quote to count as found.
 DEFAULT_THRESHOLD = 0.8
@@ -302,3 +309,50 @@ def _ground_into(
             for i, item in enumerate(value):
                 if isinstance(item, BaseModel):
                     _ground_into(out, item, f"{sub}[{i}]", index, threshold)
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def apply_grounding_policy(
+    record: M, grounding: list[GroundingInfo], policy: UngroundedPolicy, notes: list[str]
+) -> M:
+    """``record`` after the ``ungrounded`` policy: ``keep`` it as it is, ``flag`` each
+    item whose evidence was not found in ``notes``, or ``drop`` those items (noted)."""
+    missing = [g for g in grounding if not g.grounded]
+    if not missing or policy == "keep":
+        return record
+    if policy == "flag":
+        notes.extend(f"{g.path}: {g.problem}" for g in missing)
+        return record
+    notes.extend(f"{g.path}: dropped, {g.problem}" for g in missing)
+    return drop_paths(record, [g.path for g in missing])
+
+
+_PATH_STEP = re.compile(r"([A-Za-z_]\w*)(?:\[(\d+)\])?")
+
+
+def drop_paths(record: M, paths: list[str]) -> M:
+    """Return a copy of ``record`` without the list items named by ``paths``.
+
+    Paths look like ``projects[2]`` or ``a.b[0]`` (as produced by grounding).
+    """
+    data = record.model_dump()
+    targets: dict[tuple[str, ...], set[int]] = {}
+    for path in paths:
+        steps = [m.groups() for m in _PATH_STEP.finditer(path)]
+        if not steps or steps[-1][1] is None:
+            continue
+        prefix = tuple(f"{n}[{i}]" if i is not None else n for n, i in steps[:-1])
+        targets.setdefault((*prefix, steps[-1][0]), set()).add(int(steps[-1][1]))
+    for route, indices in targets.items():
+        node: Any = data
+        for step in route[:-1]:
+            m = _PATH_STEP.fullmatch(step)
+            assert m is not None
+            node = node[m.group(1)]
+            if m.group(2) is not None:
+                node = node[int(m.group(2))]
+        items = node[route[-1]]
+        node[route[-1]] = [item for i, item in enumerate(items) if i not in indices]
+    return type(record).model_validate(data)

@@ -5,9 +5,12 @@ one of the same type. Within one record a model often lists the same project sev
 times under slightly different names; :func:`dedupe_items` joins those.
 
 Items of a list are "the same" when their match keys (:func:`llmx.fields.match_keys`)
-are similar. Name similarity is CJK-aware and conservative:
+are similar. Name similarity is conservative; what a schema knows about its names (its
+generic words, a leading place name, generic heads, variant markers) comes from its
+``__llmx_match__`` rules (:mod:`llmx._names`), the examples below from the investment
+schema's:
 
-* generic words (项目, 有限公司, 集团, ...) and a leading place name (宁波, 湖州市) are
+* generic words (项目, 有限公司, 集团, ...) and a leading qualifier (宁波, 湖州市) are
   discounted, then the shared prefix and suffix are cut off;
 * containment counts (``卫蓝新能源固态电池项目`` vs ``卫蓝固态电池项目``);
 * a shared generic suffix alone does not (``华友新材料项目`` vs ``华谊新材料项目``; a bare
@@ -15,27 +18,35 @@ are similar. Name similarity is CJK-aware and conservative:
 * a shared distinctive head with different tails (``拓烯高端光学新材料项目`` vs
   ``宁波拓烯COC新材料项目``) is a weak match, joined only when no other field conflicts.
 
-Clearly different amounts or counts, and different phases (一期/二期), always block a join.
-A joined item takes its fields from the most complete item, fills gaps from the others in
-order, and keeps the evidence of the first.
+Clearly different amounts or counts, and different variant markers (一期/二期), always
+block a join. A joined item takes its fields from the most complete item, fills gaps from
+the others in order, and keeps the evidence of the first.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
-from functools import cache
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel
 from rapidfuzz import fuzz
 
+from llmx._names import (
+    PLAIN,
+    NameRules,
+    common_prefix,
+    common_suffix,
+    fold,
+    rules_for,
+    strip_generic,
+    variants,
+)
 from llmx.fields import evidence_field, match_keys
-from llmx.normalize._places import Gazetteer, to_simplified
 
 __all__ = [
     "dedupe_items",
+    "item_model",
     "item_similarity",
     "merge_records",
     "name_similarity",
@@ -46,118 +57,39 @@ M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T", bound=BaseModel)
 
 STRONG = 0.85
-"""Similarity at or above which items join unless amounts/counts/phases conflict."""
+"""Similarity at or above which items join unless amounts/counts/variants conflict."""
 WEAK = 0.7
 """Similarity at or above which items join only when no other field conflicts."""
 
-_GENERIC = (
-    "股份有限公司",
-    "有限责任公司",
-    "有限公司",
-    "股份公司",
-    "集团",
-    "公司",
-    "项目",
-    "工程",
-)
-_GENERIC_HEADS = frozenset(
-    {
-        "新能源",
-        "新材料",
-        "高端",
-        "智能",
-        "新型",
-        "年产",
-        "高效",
-        "生物",
-        "医药",
-        "电子",
-        "数字",
-        "绿色",
-        "光伏",
-        "总部",
-        "国际",
-        "中国",
-        "现代",
-        "产业",
-    }
-)
-_PHASE_RE = re.compile(r"([一二三四五六七八九十\d]+)期")
-_PUNCT_RE = re.compile(r"[\s\W_]+", re.UNICODE)
 
-
-def _norm(text: str) -> str:
-    s = to_simplified(unicodedata.normalize("NFKC", text)).lower()
-    return _PUNCT_RE.sub("", s)
-
-
-def _strip_generic(s: str) -> str:
-    out = s
-    for word in _GENERIC:
-        out = out.replace(word, "")
-    out = _PHASE_RE.sub("", out)
-    return out or s
-
-
-@cache
-def _place_prefixes() -> frozenset[str]:
-    gaz = Gazetteer.load()
-    names = {n for n, ds in gaz.full.items() if any(d.level < 3 for d in ds)}
-    names |= {n for n, ds in gaz.short.items() if any(d.level < 3 for d in ds)}
-    return frozenset(n for n in names if len(n) >= 2)
-
-
-def _strip_place(s: str) -> str:
-    prefixes = _place_prefixes()
-    out = s
-    for _ in range(3):
-        for n in range(min(len(out) - 2, 8), 1, -1):
-            if out[:n] in prefixes:
-                out = out[n:]
-                break
-        else:
-            break
-    return out
-
-
-def _common_prefix(a: str, b: str) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
-
-
-def _common_suffix(a: str, b: str) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n]:
-        n += 1
-    return n
-
-
-def name_similarity(a: str | None, b: str | None) -> float:
-    """Similarity in [0, 1] of two names, Chinese-aware (see the module docstring).
+def name_similarity(a: str | None, b: str | None, rules: NameRules = PLAIN) -> float:
+    """Similarity in [0, 1] of two names under a schema's name ``rules`` (see the
+    module docstring).
 
     ``>= 0.85`` means the same thing, ``0.7`` a weak match (same distinctive head).
     """
     if not a or not b:
         return 0.0
-    na, nb = _norm(a), _norm(b)
+    na, nb = fold(a, rules), fold(b, rules)
     if not na or not nb:
         return 0.0
     if na == nb:
         return 1.0
-    ga, gb = _strip_generic(na), _strip_generic(nb)
+    ga, gb = (
+        strip_generic(na, rules, drop_variants=True),
+        strip_generic(nb, rules, drop_variants=True),
+    )
     if ga == gb:
         return 0.97
-    pa, pb = _strip_place(ga), _strip_place(gb)
+    pa, pb = rules.drop_leading(ga), rules.drop_leading(gb)
     if pa == pb:
         return 0.95
-    suffix = _common_suffix(pa, pb)
+    suffix = common_suffix(pa, pb)
     ca, cb = pa[: len(pa) - suffix], pb[: len(pb) - suffix]
-    prefix = _common_prefix(ca, cb)
+    prefix = common_prefix(ca, cb)
     ma, mb = ca[prefix:], cb[prefix:]
     head = ca[:prefix]
-    distinctive_head = prefix >= 2 and head not in _GENERIC_HEADS
+    distinctive_head = prefix >= 2 and not rules.is_generic_head(head)
     if not ma or not mb:
         # one contains the other (after the shared suffix)
         if distinctive_head:
@@ -184,6 +116,7 @@ def _key_value(item: BaseModel, key: str) -> str | None:
 def item_similarity(a: BaseModel, b: BaseModel) -> float:
     """Weighted name similarity of two items over their match keys."""
     keys = match_keys(type(a))
+    rules = rules_for(type(a))
     total = 0.0
     weight = 0.0
     for key, w in keys.items():
@@ -191,7 +124,7 @@ def item_similarity(a: BaseModel, b: BaseModel) -> float:
         if va is None and vb is None:
             continue
         weight += w
-        total += w * name_similarity(va, vb)
+        total += w * name_similarity(va, vb, rules)
     return total / weight if weight else 0.0
 
 
@@ -203,19 +136,19 @@ def _money_like(value: Any) -> tuple[float, str] | None:
     return None
 
 
-def _phases(item: BaseModel, keys: dict[str, float]) -> set[str]:
+def _variants(item: BaseModel, keys: dict[str, float], rules: NameRules) -> set[str]:
     out: set[str] = set()
     for key in keys:
         v = _key_value(item, key)
         if v:
-            out |= set(_PHASE_RE.findall(_norm(v)))
+            out |= variants(fold(v, rules), rules)
     return out
 
 
 def _conflicts(a: BaseModel, b: BaseModel) -> tuple[bool, bool]:
     """``(hard, soft)`` conflicts between two items' non-key fields.
 
-    Hard: money values or numbers that clearly differ, different phases. Soft: any other
+    Hard: money values or numbers that clearly differ, different variant markers. Soft: any other
     scalar (enum, date, ...) filled in both with different values; strings other than
     dates are not compared (sector phrases and investor names vary in wording).
     """
@@ -224,7 +157,8 @@ def _conflicts(a: BaseModel, b: BaseModel) -> tuple[bool, bool]:
     evidence = evidence_field(model)
     hard = False
     soft = False
-    pa, pb = _phases(a, keys), _phases(b, keys)
+    rules = rules_for(model)
+    pa, pb = _variants(a, keys, rules), _variants(b, keys, rules)
     if pa and pb and pa != pb:
         hard = True
     for name in model.model_fields:
@@ -341,7 +275,8 @@ def dedupe_items(items: Sequence[T]) -> list[T]:
     return [_join(g) for g in groups]
 
 
-def _item_model(annotation: Any) -> type[BaseModel] | None:
+def item_model(annotation: Any) -> type[BaseModel] | None:
+    """The item model of a ``list[Model]`` field's annotation, else ``None``."""
     if get_origin(annotation) is list:
         (arg,) = get_args(annotation) or (None,)
         if isinstance(arg, type) and issubclass(arg, BaseModel):
@@ -363,7 +298,7 @@ def merge_records(records: Sequence[M]) -> M:
     updates: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         values = [getattr(r, name) for r in records]
-        if _item_model(info.annotation) is not None:
+        if item_model(info.annotation) is not None:
             items: list[BaseModel] = [item for v in values if v for item in v]
             updates[name] = dedupe_items(items)
         elif isinstance(values[0], BaseModel):

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from llmx._errors import PromptError
 from llmx._resources import resource_dirs
+from llmx._schemas import USER_MODULE_PREFIX
 
 _HEADER = re.compile(r"\{#-?\s*llmx-prompt\s*(?P<body>.*?)-?#\}", re.S)
 
@@ -126,9 +127,7 @@ def load_prompt(spec: str | None, schema: type[BaseModel] | None = None) -> Prom
         return parse_prompt(path.read_text(encoding="utf-8"), path.stem, path)
     names = [spec] if spec else []
     if spec is None and schema is not None:
-        module_tail = schema.__module__.rsplit(".", 1)[-1]
-        stem = module_tail.removeprefix("llmx_user_schema_").rsplit("_", 1)[0]
-        names += [stem, schema.__name__.lower()]
+        names += [_schema_stem(schema.__module__), schema.__name__.lower()]
     if spec is None:
         names.append("default")
     for name in names:
@@ -139,6 +138,16 @@ def load_prompt(spec: str | None, schema: type[BaseModel] | None = None) -> Prom
     raise PromptError(
         "prompt not found", prompt=spec or "default", available=", ".join(available_prompts())
     )
+
+
+def _schema_stem(module: str) -> str:
+    """The name of the schema file or package a model comes from: ``investment`` for
+    ``schemas.investment``, a file loaded by path (``llmx_user_schema_investment_<hash>``)
+    and any module inside such a package."""
+    if module.startswith(USER_MODULE_PREFIX):
+        top = module.split(".", 1)[0]
+        return top.removeprefix(USER_MODULE_PREFIX).rsplit("_", 1)[0]
+    return module.rsplit(".", 1)[-1]
 
 
 def schema_outline(schema: type[BaseModel]) -> str:

@@ -1,9 +1,13 @@
 """Finding a Pydantic schema by name, by file path or by module path.
 
-``investment``            a schema file ``investment.py`` in a schemas folder
-``path/to/file.py:Class`` a class in any Python file
-``package.module:Class``  a class in an importable module
-``path/to/file.py``       the file's ``SCHEMA`` attribute, or its only model
+``investment``             a schema file ``investment.py`` or a schema package (a folder
+                           ``investment/`` with an ``__init__.py``) in a schemas folder
+``path/to/file.py:Class``  a class in any Python file
+``path/to/folder:Class``   a class in a schema package: its ``__init__.py`` is loaded
+                           as a package, so it can import its own modules (``from .reader
+                           import ...``)
+``package.module:Class``   a class in an importable module
+``path/to/file.py``        the file's (or package's) ``SCHEMA`` attribute, or its only model
 """
 
 from __future__ import annotations
@@ -23,23 +27,50 @@ from pydantic import BaseModel
 from llmx._errors import SchemaError
 from llmx._resources import resource_dirs
 
+USER_MODULE_PREFIX = "llmx_user_schema_"
+"""Schema files and packages loaded by path are modules named
+``llmx_user_schema_<stem>_<hash of the path>`` (the stem names the default prompt)."""
+
 
 def available_schemas() -> list[str]:
-    """Names of the schemas found in the schema folders."""
+    """Names of the schemas found in the schema folders: files and packages."""
     names: set[str] = set()
     for folder in resource_dirs("schemas"):
-        names.update(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
-    return sorted(names)
+        names.update(p.stem for p in folder.glob("*.py"))
+        names.update(p.parent.name for p in folder.glob("*/__init__.py"))
+    return sorted(n for n in names if not n.startswith("_"))
+
+
+def _in_folder(folder: Path, name: str) -> Path | None:
+    """The schema file or package ``name`` in ``folder``, if there is one."""
+    for candidate in (folder / f"{name}.py", folder / name):
+        if _is_package(candidate) or candidate.is_file():
+            return candidate
+    return None
+
+
+def _is_package(path: Path) -> bool:
+    return (path / "__init__.py").is_file()
 
 
 def _load_file(path: Path) -> ModuleType:
-    if not path.is_file():
+    """Load a schema file, or a schema package (a folder with ``__init__.py``) with its
+    folder as the search location of its submodules."""
+    if path.name == "__init__.py":
+        path = path.parent
+    package = _is_package(path)
+    if not package and not path.is_file():
         raise SchemaError("schema file not found", path=str(path))
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
-    name = f"llmx_user_schema_{path.stem}_{digest}"
+    name = f"{USER_MODULE_PREFIX}{path.stem}_{digest}"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
+    if package:
+        spec = importlib.util.spec_from_file_location(
+            name, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+    else:
+        spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise SchemaError("cannot load schema file", path=str(path))
     module = importlib.util.module_from_spec(spec)
@@ -47,7 +78,8 @@ def _load_file(path: Path) -> ModuleType:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
-        del sys.modules[name]
+        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[loaded]
         raise SchemaError(f"schema file failed to import: {exc}", path=str(path)) from exc
     return module
 
@@ -89,9 +121,9 @@ def load_schema(spec: str) -> type[BaseModel]:
         return _pick(_load_file(Path(target)), attr_or_none, spec)
     if attr_or_none is None or "." not in target:
         for folder in resource_dirs("schemas"):
-            candidate = folder / f"{target}.py"
-            if candidate.is_file():
-                return _pick(_load_file(candidate), attr_or_none, spec)
+            found = _in_folder(folder, target)
+            if found is not None:
+                return _pick(_load_file(found), attr_or_none, spec)
     if "." in target or attr_or_none:
         try:
             module = importlib.import_module(target)

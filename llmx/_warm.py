@@ -8,7 +8,7 @@ arrive instead of while they wait.
 
 from __future__ import annotations
 
-from llmx._endpoints import fast_response_model
+from llmx._endpoints._instructor import fast_response_model
 from llmx._prompts import available_prompts, load_prompt
 from llmx._schemas import available_schemas, load_schema
 from llmx._text.clean import clean_text

@@ -10,6 +10,12 @@ changing the JSON schema the model sees::
 
 Without markers llmx falls back to conventions: a field named ``evidence`` is
 the evidence quote; the first ``str`` field of a list item is its match key.
+
+How match keys compare is language-neutral (Unicode, case, punctuation, shared starts
+and ends). What a schema knows about its names, such as the company forms and place
+names that do not tell two names apart, an item model declares as the class variable
+``__llmx_match__`` (see ``llmx._names`` for its members); merging within a document
+and matching entities across documents both use it.
 """
 
 from __future__ import annotations

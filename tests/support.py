@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from llmx._config import Settings
-from llmx._endpoints import Endpoint, EndpointClient
+from llmx._endpoints.client import EndpointClient
+from llmx._endpoints.profiles import Endpoint
 from llmx.testing import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[1]

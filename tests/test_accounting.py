@@ -42,6 +42,8 @@ def run(server: FakeOpenAI, *args: str, stdin: str | bytes | None = None) -> Any
     """``llmx run ARGS`` against ``server``; stdout and stderr decoded."""
     done = llmx(
         "run",
+        "--schema",
+        "investment",
         *args,
         "--base-url",
         server.base_url,
@@ -624,7 +626,17 @@ def test_eval_replay_on_the_local_model_needs_no_model_server(
 
         def evaluate(*args: str) -> Any:
             return subprocess.run(
-                [sys.executable, "-m", "llmx", "eval", "--fixtures", str(fixtures), *args],
+                [
+                    sys.executable,
+                    "-m",
+                    "llmx",
+                    "eval",
+                    "--schema",
+                    "investment",
+                    "--fixtures",
+                    str(fixtures),
+                    *args,
+                ],
                 capture_output=True,
                 text=True,
                 env={**os.environ, "LLMX_LOCAL_MODEL": str(model), "COLUMNS": "200"},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -376,3 +377,45 @@ def test_a_count_that_opens_its_clause_takes_its_scope_from_what_follows() -> No
     assert name == "stats" and item["scope"] == "集中签约项目"
     assert item["project_count"] == 22 and item["amount"] == {"text": "662.32亿元"}
     assert item["period"] == "5月17日" and item["region"] == "智造新城"
+
+
+def test_candidates_the_model_turns_down_make_an_empty_record(fake_openai: FakeOpenAI) -> None:
+    """Figures that are not records (the model answers "none" to each) leave the schema's
+    empty record and a note, not an error."""
+
+    def nothing(request: dict[str, Any]) -> Any:
+        return structured({key: {"kind": "none"} for key in _keys(request)})
+
+    fake_openai.default = nothing
+    text = "近日，总投资139亿元的卫蓝新能源固态电池项目落户南太湖新区。\n"
+    result = llmx.extract(text, "investment", **_settings(fake_openai))
+    assert result.error is None and result.record is not None
+    assert (result.record.projects, result.record.stats) == ([], [])
+    assert fake_openai.chat_requests  # the candidates were asked about
+    assert "no candidate made a record" in result.notes
+
+
+def test_the_cache_key_names_the_prompt_a_strategy_sends(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    """With candidates, the schema's whole-document prompt is never sent: editing it must
+    not throw away cached answers, and editing the reader's prompt must."""
+    from llmx._prompts import load_prompt
+
+    fake_openai.default = reader_model
+    llmx.extract(ARTICLE, "investment", **_settings(fake_openai))
+    calls = fake_openai.calls
+    schema_prompt = load_prompt("investment")
+    edited = tmp_path / "investment.j2"
+    edited.write_text(schema_prompt.source.replace("只输出 JSON", "只输出 JSON。"), "utf-8")
+    again = llmx.extract(ARTICLE, "investment", prompt=str(edited), **_settings(fake_openai))
+    assert again.cached and fake_openai.calls == calls
+    # the same edit in the reader's prompt asks again
+    reader_prompt = load_prompt("investment_candidates")
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "investment_candidates.j2").write_text(reader_prompt.source + "\n", "utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        changed = llmx.extract(ARTICLE, "investment", **_settings(fake_openai))
+    assert not changed.cached and fake_openai.calls > calls

@@ -52,7 +52,9 @@ def test_run_twice_second_run_served_from_cache(fake_openai: FakeOpenAI, tmp_pat
     fake_openai.default = structured(RECORD)
     seeds = sorted(str(p) for p in SEED_DIR.glob("0*.txt"))
     common = ["--base-url", fake_openai.base_url, "--model", "fake-model", "--no-progress"]
-    first = llmx("run", *seeds, "--out", str(tmp_path / "a.jsonl"), *common)
+    first = llmx(
+        "run", "--schema", "investment", *seeds, "--out", str(tmp_path / "a.jsonl"), *common
+    )
     assert first.returncode == 0, first.stderr
     out = read_jsonl(tmp_path / "a.jsonl")
     assert [o["doc_id"] for o in sorted(out, key=lambda o: o["doc_id"])] == [
@@ -63,7 +65,9 @@ def test_run_twice_second_run_served_from_cache(fake_openai: FakeOpenAI, tmp_pat
     assert "5 ok" in first.stderr
 
     # a second process, a new output file: everything from the shared cache
-    second = llmx("run", *seeds, "--out", str(tmp_path / "b.jsonl"), *common)
+    second = llmx(
+        "run", "--schema", "investment", *seeds, "--out", str(tmp_path / "b.jsonl"), *common
+    )
     assert second.returncode == 0, second.stderr
     assert fake_openai.calls == 5
     assert all(
@@ -71,12 +75,23 @@ def test_run_twice_second_run_served_from_cache(fake_openai: FakeOpenAI, tmp_pat
     )
 
     # the same output file again: resumed, nothing to do
-    third = llmx("run", *seeds, "--out", str(tmp_path / "a.jsonl"), *common)
+    third = llmx(
+        "run", "--schema", "investment", *seeds, "--out", str(tmp_path / "a.jsonl"), *common
+    )
     assert third.returncode == 0 and "5 already done" in third.stderr
     assert len(read_jsonl(tmp_path / "a.jsonl")) == 5
 
     # --no-cache goes to the endpoint again
-    fourth = llmx("run", seeds[0], "--out", str(tmp_path / "c.jsonl"), "--no-cache", *common)
+    fourth = llmx(
+        "run",
+        "--schema",
+        "investment",
+        seeds[0],
+        "--out",
+        str(tmp_path / "c.jsonl"),
+        "--no-cache",
+        *common,
+    )
     assert fourth.returncode == 0 and fake_openai.calls == 6
 
 
@@ -92,6 +107,8 @@ def test_failures_do_not_stop_others_and_set_exit_code(
     out = tmp_path / "out.jsonl"
     result = llmx(
         "run",
+        "--schema",
+        "investment",
         *seeds,
         "--out",
         str(out),
@@ -123,7 +140,9 @@ def test_stdin_and_jsonl_inputs(fake_openai: FakeOpenAI, tmp_path: Path) -> None
     )
     out = tmp_path / "o.jsonl"
     args = ["--base-url", fake_openai.base_url, "--model", "m", "--no-progress", "--out", str(out)]
-    result = llmx("run", str(jsonl), "-", *args, stdin="来自标准输入的文章。")
+    result = llmx(
+        "run", "--schema", "investment", str(jsonl), "-", *args, stdin="来自标准输入的文章。"
+    )
     assert result.returncode == 1  # the broken line is reported, the rest succeed
     rows = {o["doc_id"]: o for o in read_jsonl(out)}
     assert rows["a"]["error"] is None and rows["stdin"]["error"] is None
@@ -141,6 +160,8 @@ def test_api_key_never_written(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     out = tmp_path / "o.jsonl"
     result = llmx(
         "run",
+        "--schema",
+        "investment",
         str(SEED_DIR / "000_07cdde901ed6cb39.txt"),
         "--out",
         str(out),
@@ -160,11 +181,19 @@ def test_api_key_never_written(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
 
 
 def test_usage_errors_are_clear(tmp_path: Path) -> None:
+    # no default schema: the error names the bundled ones and the other forms
+    for command in (("run", "x.txt"), ("eval", "--fixtures", str(tmp_path))):
+        result = llmx(*command)
+        assert result.returncode == 2, result.stderr
+        assert "--schema is required" in result.stderr and "bundled: investment" in result.stderr
+        assert "path.py:Class" in result.stderr and "module:Class" in result.stderr
     result = llmx("run", "x.txt", "--schema", "nosuch", "--base-url", "http://127.0.0.1:9/v1")
     assert result.returncode == 2
     assert "unknown schema" in result.stderr and "Traceback" not in result.stderr
     result = llmx(
         "run",
+        "--schema",
+        "investment",
         "x.txt",
         "--mode",
         "banana",
@@ -182,6 +211,8 @@ def test_cache_stats_and_clear(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     fake_openai.default = structured(RECORD)
     run = llmx(
         "run",
+        "--schema",
+        "investment",
         str(SEED_DIR / "000_07cdde901ed6cb39.txt"),
         "--out",
         str(tmp_path / "o.jsonl"),
@@ -216,6 +247,8 @@ def test_eval_scores_a_predictions_file(tmp_path: Path, predictions: bool) -> No
         (fixtures / path.name).write_bytes(path.read_bytes())
     result = llmx(
         "eval",
+        "--schema",
+        "investment",
         "--fixtures",
         str(fixtures),
         "--predictions",
@@ -230,6 +263,8 @@ def test_eval_scores_a_predictions_file(tmp_path: Path, predictions: bool) -> No
     # and against itself as a baseline there is no regression
     again = llmx(
         "eval",
+        "--schema",
+        "investment",
         "--fixtures",
         str(fixtures),
         "--predictions",

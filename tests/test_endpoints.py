@@ -9,14 +9,9 @@ import pytest
 from pydantic import BaseModel, field_validator
 
 from llmx._config import Settings
-from llmx._endpoints import (
-    PROFILES,
-    Endpoint,
-    EndpointClient,
-    OutputMode,
-    detect_profile,
-    fast_response_model,
-)
+from llmx._endpoints._instructor import fast_response_model
+from llmx._endpoints.client import EndpointClient
+from llmx._endpoints.profiles import PROFILES, Endpoint, OutputMode, detect_profile
 from llmx._errors import ClientEndpointError, ConfigError, ExtractionError, TransientEndpointError
 from llmx._types import Usage
 from llmx.testing import FakeOpenAI, delay, drop, error, structured, text, tool_args

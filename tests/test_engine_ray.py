@@ -233,7 +233,7 @@ def cli_driver(
 ) -> subprocess.Popen[str]:
     """``llmx run --engine ray`` in a child process, joined to this module's Ray instance."""
     args = [
-        *("run", str(inputs), "--out", str(out), "--engine", "ray"),
+        *("run", "--schema", "investment", str(inputs), "--out", str(out), "--engine", "ray"),
         *("--ray-address", ray_address, "--actors", "2", "--concurrency", "4"),
         *("--base-url", server.base_url, "--model", "fake-model", "--mode", "tools"),
         "--no-progress",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -165,3 +167,18 @@ def test_baseline_tolerance_and_support() -> None:
     assert {r.name for r in strict.regressions} >= {"items.city", "(overall)"}
     few = compare_to_baseline(slightly, base, tolerance=0.01, min_support=10)
     assert {r.name for r in few.regressions} == {"(overall)"}
+
+
+def test_reading_and_comparing_reports_does_not_import_the_scorer() -> None:
+    """Reports, their HTML, baselines and fixtures are plain data: scipy (the pairing of
+    records, about a second to import) waits until something is scored."""
+    code = (
+        "import sys\n"
+        "import llmx.evals, llmx.evals._report, llmx.evals._html, llmx.evals._baseline\n"
+        "from llmx.evals import Report, compare_to_baseline, load_fixtures, to_html\n"
+        "print('scipy' in sys.modules)\n"
+        "from llmx.evals import score_document\n"
+        "print('scipy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

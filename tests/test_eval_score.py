@@ -13,14 +13,9 @@ import pytest
 from pydantic import BaseModel
 
 from llmx.evals import Counts, ScoreConfig, score_document
-from llmx.evals._compare import (
-    date_match,
-    normalize_date,
-    normalize_text,
-    schema_spec,
-    text_match,
-)
+from llmx.evals._compare import date_match, normalize_date, normalize_text, text_match
 from llmx.evals._pairing import record_similarity
+from llmx.evals._specs import schema_spec
 from llmx.fields import Compare, Evidence, MatchKey
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,5 +1,6 @@
-"""The one boundary to instructor (``llmx._instructor``): each thing it relies on inside
-instructor is in effect, and the per-call request budget, over real HTTP to the fake server.
+"""The one boundary to instructor (``llmx._endpoints._instructor``): each thing it relies
+on inside instructor is in effect, and the per-call request budget, over real HTTP to the
+fake server.
 
 These tests are what ``pyproject.toml``'s pin of instructor rests on: when an upgrade
 silently undoes one of the boundary's arrangements, one of them fails.
@@ -18,8 +19,8 @@ import pytest
 from pydantic import BaseModel, ValidationInfo, field_validator
 
 import llmx
-from llmx import _instructor
 from llmx._config import Settings
+from llmx._endpoints import _instructor
 from llmx._errors import ExtractionError, TransientEndpointError
 from llmx._types import Usage
 from llmx.testing import FakeOpenAI, error, structured, text, tool_args

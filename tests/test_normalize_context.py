@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationInfo, field_validator
 
 from llmx.normalize._context import DocumentContext, get_context
-from llmx.normalize._places import Place
+from llmx.normalize._gazetteer import Place
 
 
 class _Probe(BaseModel):

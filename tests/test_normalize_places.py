@@ -6,15 +6,9 @@ import re
 
 import pytest
 
-from llmx.normalize._places import (
-    Gazetteer,
-    NameScanner,
-    Place,
-    home_region,
-    official_name,
-    resolve_location,
-    to_simplified,
-)
+from llmx.normalize._chinese import to_simplified
+from llmx.normalize._gazetteer import Gazetteer, NameScanner, Place
+from llmx.normalize._places import home_region, official_name, resolve_location
 from tests.support import SEED_DIR
 
 

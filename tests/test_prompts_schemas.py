@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from llmx._errors import PromptError, SchemaError
 from llmx._prompts import available_prompts, load_prompt, parse_prompt, schema_outline
@@ -19,7 +19,7 @@ def test_investment_schema_by_name() -> None:
     schema = load_schema("investment")
     assert schema.__name__ == "InvestmentNews"
     assert "investment" in available_schemas()
-    assert load_schema("schemas/investment.py:InvestmentNews") is schema
+    assert load_schema("schemas/investment:InvestmentNews") is schema
 
 
 def test_user_schema_by_path_and_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,7 +33,7 @@ def test_user_schema_by_path_and_module(tmp_path: Path, monkeypatch: pytest.Monk
     assert load_schema(f"{path}:Paper").__name__ == "Paper"
     with pytest.raises(SchemaError, match="several models"):
         load_schema(str(path))
-    assert load_schema("schemas/investment.py:Stat").__name__ == "Stat"
+    assert load_schema("schemas/investment:Stat").__name__ == "Stat"
     package = tmp_path / "mypkg"
     package.mkdir()
     (package / "__init__.py").write_text("", encoding="utf-8")
@@ -50,7 +50,7 @@ def test_user_schema_by_path_and_module(tmp_path: Path, monkeypatch: pytest.Monk
     [
         ("nosuchschema", "unknown schema"),
         ("missing/file.py:X", "not found"),
-        ("schemas/investment.py:Nope", "no class 'Nope'"),
+        ("schemas/investment:Nope", "no class 'Nope'"),
         ("llmx._errors:LlmxError", "not a Pydantic model"),
         ("no_such_module_xyz:Thing", "cannot import"),
     ],
@@ -58,6 +58,41 @@ def test_user_schema_by_path_and_module(tmp_path: Path, monkeypatch: pytest.Monk
 def test_schema_errors_are_clear(spec: str, message: str) -> None:
     with pytest.raises(SchemaError, match=message):
         load_schema(spec)
+
+
+def test_schema_package_by_path_and_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a schema may be a package: its __init__.py imports its own modules relatively
+    package = tmp_path / "schemas" / "papers"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from pydantic import BaseModel\n"
+        "from .parts import Author\n"
+        "class Paper(BaseModel):\n    title: str\n    authors: list[Author] = []\n"
+        "SCHEMA = Paper\n",
+        encoding="utf-8",
+    )
+    (package / "parts.py").write_text(
+        "from pydantic import BaseModel\nclass Author(BaseModel):\n    name: str\n",
+        encoding="utf-8",
+    )
+    by_path = load_schema(str(package))
+    assert by_path.__name__ == "Paper"
+    assert load_schema(f"{package}:Paper") is by_path
+    assert load_schema(f"{package / '__init__.py'}:Paper") is by_path
+    monkeypatch.chdir(tmp_path)  # ./schemas is searched first
+    assert "papers" in available_schemas()
+    assert load_schema("papers") is by_path
+    assert load_prompt(None, by_path).name == "default"  # no papers.j2: the default
+
+
+def test_broken_schema_package(tmp_path: Path) -> None:
+    package = tmp_path / "half"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .missing import X\n", encoding="utf-8")
+    with pytest.raises(SchemaError, match="failed to import"):
+        load_schema(f"{package}:X")
 
 
 def test_broken_schema_file(tmp_path: Path) -> None:
@@ -96,6 +131,30 @@ def test_investment_prompt_is_the_default_for_its_schema() -> None:
     assert [m["role"] for m in messages] == ["system", "user"]
     assert "年产值" in messages[0]["content"]  # carries the spec's rules
     assert "2023-02-07" in messages[1]["content"] and "卫蓝" in messages[1]["content"]
+
+
+def test_investment_prompt_lists_the_fields_of_the_schema() -> None:
+    # the field list comes from the schema: a field added to it is in the prompt
+    from schemas.investment import InvestmentNews, Project
+
+    class SitedProject(Project):
+        site_area_mu: float | None = None
+
+    class News(InvestmentNews):
+        projects: list[SitedProject] = Field(default_factory=list)  # type: ignore[assignment]
+
+    messages = load_prompt("investment").render(
+        text="T",
+        published=None,
+        doc_id="d",
+        schema_name="News",
+        schema_outline=schema_outline(News),
+        chunk_index=0,
+        chunk_count=1,
+    )
+    system = messages[0]["content"]
+    assert "- site_area_mu: float | None" in system
+    assert "- yoy_pct: float | None" in system
 
 
 def test_default_prompt_for_other_schemas() -> None:

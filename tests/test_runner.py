@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llmx._config import Settings
-from llmx._endpoints import Endpoint
+from llmx._endpoints.profiles import Endpoint
 from llmx._engines import run_cost
 from llmx._runner import RunOutcome, aextract_batch
 from llmx._schemas import load_schema

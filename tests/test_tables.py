@@ -267,7 +267,17 @@ def test_cli_export_and_run_export(fake_openai: FakeOpenAI, tmp_path: Path) -> N
     out = tmp_path / "out.jsonl"
     db_path = tmp_path / "run.db"
     common = ["--base-url", fake_openai.base_url, "--model", "fake-model", "--no-progress"]
-    run = ["run", str(_inputs(tmp_path)), "--out", str(out), *common, "-c", "1"]
+    run = [
+        "run",
+        "--schema",
+        "investment",
+        str(_inputs(tmp_path)),
+        "--out",
+        str(out),
+        *common,
+        "-c",
+        "1",
+    ]
     result = runner.invoke(app, [*run, "--export", str(db_path)])
     assert result.exit_code == 1  # one document failed; the tables are written anyway
     assert sqlite_utils.Database(db_path)["documents"].count == 5
@@ -281,7 +291,18 @@ def test_cli_export_and_run_export(fake_openai: FakeOpenAI, tmp_path: Path) -> N
     # a wrong --export stops the run before any document is sent
     calls = fake_openai.calls
     result = runner.invoke(
-        app, ["run", str(_inputs(tmp_path)), "--out", str(out), *common, "--export", "x.txt"]
+        app,
+        [
+            "run",
+            "--schema",
+            "investment",
+            str(_inputs(tmp_path)),
+            "--out",
+            str(out),
+            *common,
+            "--export",
+            "x.txt",
+        ],
     )
     assert result.exit_code == 2 and fake_openai.calls == calls
 
@@ -474,16 +495,18 @@ def test_format_and_input_errors_are_clear(tmp_path: Path) -> None:
     assert not (tmp_path / "x.db").exists()
 
 
-def test_investment_entity_name_hook() -> None:
+def test_investment_name_rules_across_documents() -> None:
     import sys
+
+    from llmx._names import distinctive, rules_for
 
     schema = load_schema("investment")
     module = sys.modules[schema.__module__]
-    project = module.Project
-    assert module.entity_name(project, "name", "湖州卫蓝固态电池项目") == "卫蓝固态电池"
-    assert module.entity_name(project, "name", "卫蓝新能源固态电池項目") == "卫蓝新能源固态电池"
-    assert module.entity_name(project, "investor", "北京卫蓝新能源科技有限公司") == "卫蓝新能源科技"
-    assert module.ENTITY_AGREE["Stat"] == ("period",)
+    rules = rules_for(module.Project)
+    assert distinctive("湖州卫蓝固态电池项目", rules) == "卫蓝固态电池"
+    assert distinctive("卫蓝新能源固态电池項目", rules) == "卫蓝新能源固态电池"
+    assert distinctive("北京卫蓝新能源科技有限公司", rules) == "卫蓝新能源科技"
+    assert rules_for(module.Stat).agree == ("period",)
 
 
 def test_a_block_larger_than_max_block_still_joins_each_figure(tmp_path: Path) -> None:

@@ -8,9 +8,16 @@ Texts differ by a few numbers and names so that every document has its own cache
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 from llmx._types import Document
+
+#: the schema every run extracts, and the model name every request asks for
+SCHEMA = "investment"
+MODEL = "fake-model"
+#: the publication date the prompts give (the date every text reports)
+PUBLISHED = date(2024, 3, 15)
 
 EVIDENCE = "湖州新能源科技有限公司投资50亿元建设年产10GWh固态电池项目"
 

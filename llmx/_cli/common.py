@@ -10,13 +10,19 @@ from rich.console import Console
 from rich.markup import escape
 
 from llmx._config import Settings, resolve_settings
-from llmx._errors import LlmxError
+from llmx._errors import LlmxError, SchemaError
 
 err_console = Console(stderr=True)
 
 SchemaOpt = Annotated[
-    str,
-    typer.Option("--schema", "-s", help="Schema name (investment), path.py:Class or module:Class."),
+    str | None,
+    typer.Option(
+        "--schema",
+        "-s",
+        help="Schema to extract (required): a bundled schema's name, path.py:Class or "
+        "module:Class.",
+        show_default=False,
+    ),
 ]
 PromptOpt = Annotated[
     str | None,
@@ -76,6 +82,19 @@ ReplayOpt = Annotated[
 RecordOpt = Annotated[
     Path | None, typer.Option(help="Append every answer used to a recording (JSONL).")
 ]
+
+
+def required_schema(schema: str | None) -> str:
+    """The ``--schema`` of a command that extracts: llmx has no default schema, so a
+    missing one is a usage error that names the bundled schemas and the other forms."""
+    if schema:
+        return schema
+    from llmx._schemas import available_schemas
+
+    raise SchemaError(
+        "--schema is required: the name of a bundled schema, path.py:Class or module:Class",
+        bundled=", ".join(available_schemas()) or "none",
+    )
 
 
 class SettingFlags(TypedDict, total=False):

@@ -28,6 +28,7 @@ from llmx._cli.common import (
     err_console,
     fail,
     plain,
+    required_schema,
 )
 from llmx._errors import LlmxError
 
@@ -42,7 +43,7 @@ def eval_command(
     fixtures: Annotated[
         Path, typer.Option("--fixtures", "-f", help="Folder of <id>.txt + <id>.gold.json.")
     ],
-    schema: SchemaOpt = "investment",
+    schema: SchemaOpt = None,
     predictions: Annotated[
         Path | None,
         typer.Option(help="Score this `llmx run` output instead of calling a model."),
@@ -88,7 +89,7 @@ def eval_command(
     from llmx.evals._sources import source_views
 
     try:
-        schema_cls = load_schema(schema)
+        schema_cls = load_schema(required_schema(schema))
         fixture_list = load_fixtures(fixtures, schema=schema_cls)
         if predictions is not None:
             report = score_predictions_file(fixture_list, schema_cls, predictions)

@@ -11,17 +11,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from llmx._cli.common import plain, print_error
+from llmx._cli.common import err_console, fail, plain
 from llmx._errors import LlmxError
+from llmx._local.detached import DETACHED_CONTEXT, server_status, start_detached, stop_detached
+from llmx._local.launch import MAX_CONTEXT, MIN_CONTEXT, STARTUP_TIMEOUT_S
 from llmx._local.model import BUNDLED_MODEL, ENV_LOCAL_MODEL, ensure_model, verify_model
-from llmx._local.server import (
-    MAX_CONTEXT,
-    MIN_CONTEXT,
-    STARTUP_TIMEOUT_S,
-    server_status,
-    start_detached,
-    stop_detached,
-)
 
 app = typer.Typer(
     help="Manage the bundled local model and its long-lived server.",
@@ -31,18 +25,12 @@ app = typer.Typer(
 )
 
 console = Console()
-err_console = Console(stderr=True)
 
 DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="llmx data directory (default: $LLMX_DATA_DIR or XDG)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
-
-def _fail(exc: LlmxError, code: int = 2) -> typer.Exit:
-    print_error(exc, err_console)
-    return typer.Exit(code)
 
 
 def _progress(description: str) -> Progress:
@@ -87,7 +75,7 @@ def model_command(
                 )
             verified = True
     except LlmxError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if as_json:
         out = {"path": str(path), "size": path.stat().st_size, "verified": verified}
         console.print_json(json.dumps(out))
@@ -104,7 +92,7 @@ def start_command(
     n_ctx: Annotated[
         int,
         typer.Option("--n-ctx", min=MIN_CONTEXT, max=MAX_CONTEXT, help="Context size in tokens."),
-    ] = 8192,
+    ] = DETACHED_CONTEXT,
     port: Annotated[int | None, typer.Option(help="Port (default: a free one).")] = None,
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="CPU threads (default: all).")
@@ -134,7 +122,7 @@ def start_command(
                 startup_timeout=timeout,
             )
     except LlmxError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if as_json:
         console.print_json(json.dumps({**info.to_json(), "started_now": started}))
         return
@@ -155,7 +143,7 @@ def status_command(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> Non
     try:
         status = server_status(data_dir)
     except LlmxError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     info = status.info
     if as_json:
         out = {
@@ -188,7 +176,7 @@ def stop_command(data_dir: DataDirOpt = None) -> None:
     try:
         info = stop_detached(data_dir)
     except LlmxError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if info is None:
         console.print("no local model server was running")
     else:

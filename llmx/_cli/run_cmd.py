@@ -29,6 +29,7 @@ from llmx._cli.common import (
     err_console,
     fail,
     plain,
+    required_schema,
 )
 from llmx._errors import ConfigError, LlmxError
 
@@ -44,7 +45,7 @@ def run_command(
             show_default=False,
         ),
     ],
-    schema: SchemaOpt = "investment",
+    schema: SchemaOpt = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output JSONL (one line per document).")
     ] = Path("llmx-out.jsonl"),
@@ -140,6 +141,7 @@ def run_command(
     from llmx._runner import aextract_batch
 
     try:
+        schema_spec = required_schema(schema)
         if export is not None:  # a wrong --export is a usage error before any work
             from llmx._tables import resolve_format
 
@@ -169,7 +171,7 @@ def run_command(
         outcome = asyncio.run(
             aextract_batch(
                 inputs,
-                schema,
+                schema_spec,
                 out=out,
                 prompt=prompt,
                 settings=settings,
@@ -187,7 +189,7 @@ def run_command(
         raise fail(exc) from None
     _print_summary(outcome, out)
     if export is not None and not outcome.summary.interrupted:
-        _export(out, export, export_format, schema)
+        _export(out, export, export_format, schema_spec)
     if outcome.summary.interrupted:
         raise typer.Exit(130)
     if outcome.summary.stopped_early:

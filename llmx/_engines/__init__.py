@@ -22,7 +22,7 @@ from typing import Any, Literal, get_args
 from llmx._accounting import BatchSummary
 from llmx._batch import Process
 from llmx._config import Settings
-from llmx._endpoints import Endpoint, is_loopback
+from llmx._endpoints.profiles import Endpoint, is_loopback
 from llmx._extractor import Extractor
 from llmx._outfile import FinalizeReport
 from llmx._pricing import PriceTable, estimate_cost

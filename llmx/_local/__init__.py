@@ -7,13 +7,35 @@
 * :func:`endpoint_for_local` -- what ``llmx run`` calls with no endpoint configured.
 * :func:`running_server` -- a healthy long-lived server (``llmx local start``) to reuse.
 * :func:`recommended_request_options` -- how to ask this server for structured output.
+
+The modules, each importing only those before it: ``model`` (the GGUF file),
+``lock`` (one process at a time), ``launch`` (what to start and whether it is up),
+``process`` (the child process: spawn, signals, stop), ``server`` (:class:`LocalServer`),
+``detached`` (the long-lived server and the state file that shares it), ``options``
+(how to ask it for structured output), ``endpoint`` (a run's settings pointing at it).
 """
 
+from llmx._local.detached import (
+    ServerStatus,
+    running_server,
+    server_status,
+    start_detached,
+    stop_detached,
+)
 from llmx._local.endpoint import endpoint_for_local, estimate_context
+from llmx._local.launch import (
+    MAX_CONTEXT,
+    MIN_CONTEXT,
+    MODEL_ALIAS,
+    LaunchConfig,
+    ServerInfo,
+    check_llama_cpp,
+    context_size_for,
+)
 from llmx._local.model import (
     BUNDLED_MODEL,
     ENV_LOCAL_MODEL,
-    ModelSpec,
+    ModelFileSpec,
     bundled_model_path,
     check_gguf,
     ensure_model,
@@ -25,21 +47,7 @@ from llmx._local.options import (
     json_object_response_format,
     recommended_request_options,
 )
-from llmx._local.server import (
-    MAX_CONTEXT,
-    MIN_CONTEXT,
-    MODEL_ALIAS,
-    LaunchConfig,
-    LocalServer,
-    ServerInfo,
-    ServerStatus,
-    check_llama_cpp,
-    context_size_for,
-    running_server,
-    server_status,
-    start_detached,
-    stop_detached,
-)
+from llmx._local.server import LocalServer
 
 __all__ = [
     "BUNDLED_MODEL",
@@ -50,7 +58,7 @@ __all__ = [
     "RECOMMENDED_MODE",
     "LaunchConfig",
     "LocalServer",
-    "ModelSpec",
+    "ModelFileSpec",
     "ServerInfo",
     "ServerStatus",
     "bundled_model_path",

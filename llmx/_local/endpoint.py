@@ -6,9 +6,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llmx._endpoints.profiles import LLAMA_CPP
+from llmx._local.detached import running_server
+from llmx._local.launch import MODEL_ALIAS, context_size_for
 from llmx._local.model import BUNDLED_MODEL, ENV_LOCAL_MODEL, check_gguf, ensure_model
 from llmx._local.options import RECOMMENDED_MODE, recommended_request_options
-from llmx._local.server import MODEL_ALIAS, LocalServer, context_size_for, running_server
+from llmx._local.server import LocalServer
 
 if TYPE_CHECKING:
     from llmx._config import Settings
@@ -16,8 +19,6 @@ if TYPE_CHECKING:
 #: tokens of system prompt + schema + instructions around a chunk (InvestmentNews'
 #: schema alone is ~1300 tokens)
 PROMPT_OVERHEAD_TOKENS = 2048
-#: the profile name llmx._endpoints knows the llama-cpp-python server by
-LOCAL_PROFILE = "llama_cpp"
 #: the OpenAI SDK insists on a key; the local server ignores it
 LOCAL_API_KEY = "sk-local-no-key"
 #: seconds per request unless the user set one: a long article's answer takes the
@@ -69,7 +70,7 @@ def endpoint_for_local(
         base_url=info.base_url,
         api_key=LOCAL_API_KEY,
         model=info.model_alias,
-        profile=LOCAL_PROFILE,
+        profile=LLAMA_CPP.name,
         mode=mode,
         timeout=settings.timeout or LOCAL_TIMEOUT_S,
     )
@@ -86,7 +87,7 @@ def planned_local(settings: Settings) -> tuple[Settings, str]:
     local = settings.replace(
         api_key=LOCAL_API_KEY,
         model=MODEL_ALIAS,
-        profile=LOCAL_PROFILE,
+        profile=LLAMA_CPP.name,
         mode=settings.mode or RECOMMENDED_MODE,
         timeout=settings.timeout or LOCAL_TIMEOUT_S,
     )

@@ -23,18 +23,18 @@ assembly and uses that file instead, after checking its GGUF magic.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import importlib.metadata
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from llmx._config import default_data_dir
 from llmx._errors import LocalModelError
+from llmx._local.lock import exclusive_lock
 
 #: environment variable naming a GGUF file to use instead of the bundled model
 ENV_LOCAL_MODEL = "LLMX_LOCAL_MODEL"
@@ -46,7 +46,7 @@ _CHUNK = 1 << 20  # 1 MiB
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelFileSpec:
     """What the assembled model must be: its file name, byte size and sha256."""
 
     filename: str
@@ -57,7 +57,7 @@ class ModelSpec:
 
 
 #: The bundled model: Qwen2.5-Coder-1.5B-Instruct, Q4_K_M quantisation.
-BUNDLED_MODEL = ModelSpec(
+BUNDLED_MODEL = ModelFileSpec(
     filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
@@ -72,10 +72,10 @@ PartsFinder = Callable[[], Sequence[Path]]
 
 def models_dir(data_dir: Path | None = None) -> Path:
     """Where assembled models live: ``<data_dir>/models``."""
-    return (data_dir if data_dir is not None else default_data_dir()) / "models"
+    return (data_dir or default_data_dir()) / "models"
 
 
-def bundled_model_path(data_dir: Path | None = None, spec: ModelSpec = BUNDLED_MODEL) -> Path:
+def bundled_model_path(data_dir: Path | None = None, spec: ModelFileSpec = BUNDLED_MODEL) -> Path:
     """The path the bundled model is (or will be) assembled to; nothing is checked."""
     return models_dir(data_dir) / spec.filename
 
@@ -174,7 +174,7 @@ def sha256_file(path: Path, progress: ProgressCallback | None = None) -> str:
 
 
 def verify_model(
-    path: Path, spec: ModelSpec = BUNDLED_MODEL, progress: ProgressCallback | None = None
+    path: Path, spec: ModelFileSpec = BUNDLED_MODEL, progress: ProgressCallback | None = None
 ) -> None:
     """Full check of an assembled model: GGUF magic, size and sha256."""
     check_gguf(path)
@@ -197,7 +197,7 @@ def verify_model(
         )
 
 
-def _looks_complete(path: Path, spec: ModelSpec) -> bool:
+def _looks_complete(path: Path, spec: ModelFileSpec) -> bool:
     """Fast path: the right size and the GGUF magic (no hashing)."""
     try:
         if path.stat().st_size != spec.size:
@@ -212,21 +212,8 @@ def _looks_complete(path: Path, spec: ModelSpec) -> bool:
 # Assembly
 
 
-@contextlib.contextmanager
-def _exclusive_lock(lock_path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``lock_path``; blocks until it is ours."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
 def _assemble(
-    parts: Sequence[Path], target: Path, spec: ModelSpec, progress: ProgressCallback | None
+    parts: Sequence[Path], target: Path, spec: ModelFileSpec, progress: ProgressCallback | None
 ) -> None:
     """Concatenate ``parts`` into ``target`` atomically, verifying size and sha256."""
     sizes = []
@@ -303,7 +290,7 @@ def ensure_model(
     *,
     model_path: Path | str | None = None,
     parts: Sequence[Path] | PartsFinder | None = None,
-    spec: ModelSpec = BUNDLED_MODEL,
+    spec: ModelFileSpec = BUNDLED_MODEL,
     verify: bool = False,
     progress: ProgressCallback | None = None,
     env: Mapping[str, str] | None = None,
@@ -323,7 +310,7 @@ def ensure_model(
     if explicit is not None:
         return check_gguf(Path(explicit))
 
-    directory = models_dir(data_dir if data_dir is not None else default_data_dir(env))
+    directory = models_dir(data_dir or default_data_dir(env))
     target = directory / spec.filename
     if _looks_complete(target, spec):
         if verify:
@@ -337,7 +324,7 @@ def ensure_model(
             f"Cannot create the model directory: {exc}", directory=str(directory)
         ) from exc
 
-    with _exclusive_lock(directory / f".{spec.filename}.lock"):
+    with exclusive_lock(directory / f".{spec.filename}.lock"):
         # Another process may have finished while we waited for the lock.
         if _looks_complete(target, spec):
             if verify:

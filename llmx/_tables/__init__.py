@@ -6,8 +6,16 @@
   ``<list>_links`` (why mentions were joined).
 * :func:`read_tables` returns the same tables as pandas DataFrames (``llmx[tables]``).
 
-Stages: :mod:`llmx._tables.flatten` (lines -> rows), :mod:`llmx._tables.entities`
-(mentions -> entities), :mod:`llmx._tables.writers` (SQLite, Parquet, CSV).
+Stages, in the order :mod:`llmx._tables.export` runs them:
+
+* :mod:`~llmx._tables.flatten`: which tables and columns (from the schema or the data);
+* :mod:`~llmx._tables.lines`: the output file, line by line;
+* :mod:`~llmx._tables.rows`: one line -> its ``documents`` row and its mention rows;
+* :mod:`~llmx._tables.sqlite`: the SQLite file every export is built in;
+* :mod:`~llmx._tables.entities` (how mentions match) and
+  :mod:`~llmx._tables.sqlite_entities` (matching them inside the SQLite file);
+* :mod:`~llmx._tables.parquet_files` and :mod:`~llmx._tables.csv_files`: the other
+  formats, streamed out of the SQLite file.
 """
 
 from llmx._tables.export import ExportReport, Format, export_tables, read_tables, resolve_format

@@ -5,12 +5,14 @@ Any schema works: what identifies an item comes from its markers
 
 * **Match keys** (``MatchKey`` fields, e.g. a project's ``name``) are compared by
   similarity (rapidfuzz) after normalisation: NFKC, case-folded, spaces and punctuation
-  removed, and first the schema's own name normaliser when it has one (see *Hooks*).
+  removed, and the item model's name rules applied when it declares them (its
+  ``__llmx_match__``, the same rules that merge a document's items: :mod:`llmx._names`):
+  the investment schema's drop generic words and a leading place name.
 * **Conflicts** keep mentions apart whatever their names: money amounts whose ranges do
   not overlap (a qualifier widens the range: ``at_least`` 100 ~ ``exact`` 139), another
   currency, a different place at any level both state (a nested object of text fields
   such as ``location``), different numbers (counts), and a different value of a field
-  the schema says must agree.
+  the name rules say must agree (their ``agree``: a statistic's period).
 * **Support**: a compatible amount, the same place, the same number or agreeing field,
   a similar value of another text field (an investor) each count once.
 
@@ -30,35 +32,28 @@ mentions.
 Everything is deterministic: the same output file gives the same entities, and an
 entity's id is that of its first mention (a hash of list, doc_id and position).
 
-Hooks
------
-The module that defines the record schema may define:
-
-``entity_name(model: type[BaseModel], field: str, value: str) -> str``
-    normalise a key or text value of an item of ``model`` for comparison across
-    documents (drop generic words, a leading place name ...).
-``ENTITY_AGREE: Mapping[str, Sequence[str]]``
-    per item class name, the fields that must be equal when both mentions state them
-    (a statistic's period).
+One module over the usual size: the plan, the features, blocking, comparison, the
+conflict-aware clusters and the canonical row are the stages of one matching algorithm,
+and every stage reads the one compact feature layout (:func:`features`: ``d`` document,
+``k`` keys, ``m`` money, ``p`` places, ``n`` numbers, ``a`` agreeing fields, ``s``
+support), kept short because it is stored per mention during an export.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import re
-import sys
-import unicodedata
 from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 from rapidfuzz import fuzz
 
+from llmx._names import NameRules, common_prefix, common_suffix, distinctive, fold, rules_for
 from llmx._tables.flatten import Column, ListTable
 from llmx.fields import Compare, marker, match_keys
 
@@ -68,7 +63,6 @@ __all__ = [
     "WINDOW",
     "Clusters",
     "Features",
-    "Hooks",
     "Link",
     "MatchPlan",
     "Summary",
@@ -77,7 +71,6 @@ __all__ = [
     "canonical_row",
     "compare",
     "features",
-    "hooks_for",
     "link_blocks",
     "sort_key",
 ]
@@ -95,34 +88,6 @@ _TOLERANCE: dict[str, tuple[float, float]] = {
     "at_least": (1.0, 3.0),
     "at_most": (1 / 3, 1.0),
 }
-_PUNCT = re.compile(r"[\W_]+", re.UNICODE)
-
-NameHook = Callable[[type[BaseModel], str, str], str]
-
-
-@dataclass(frozen=True)
-class Hooks:
-    """What the schema's module adds to matching (see the module docstring)."""
-
-    name: NameHook | None = None
-    agree: Mapping[str, Sequence[str]] = field(default_factory=dict)
-
-
-def hooks_for(schema: type[BaseModel] | None) -> Hooks:
-    """The hooks the module defining ``schema`` provides (none when it has none)."""
-    if schema is None:
-        return Hooks()
-    module = sys.modules.get(schema.__module__)
-    name = getattr(module, "entity_name", None)
-    agree = getattr(module, "ENTITY_AGREE", None)
-    return Hooks(
-        name=name if callable(name) else None,
-        agree=agree if isinstance(agree, Mapping) else {},
-    )
-
-
-def _norm(value: str) -> str:
-    return _PUNCT.sub("", unicodedata.normalize("NFKC", value).casefold())
 
 
 # --------------------------------------------------------------------------- plan
@@ -142,7 +107,7 @@ class MatchPlan:
     #: enum and date columns: an entity takes them from its latest mention
     events: tuple[str, ...]
     dates: tuple[str, ...]
-    hooks: Hooks
+    rules: NameRules
 
     @cached_property
     def ranked_keys(self) -> tuple[tuple[str, float], ...]:
@@ -161,8 +126,9 @@ class MatchPlan:
         return max(self.keys, key=lambda k: (self.keys[k], -list(self.keys).index(k)))
 
     @classmethod
-    def build(cls, table: ListTable, hooks: Hooks) -> MatchPlan:
+    def build(cls, table: ListTable) -> MatchPlan:
         model = table.model
+        rules = rules_for(model)
         top = {c.group: c for c in table.columns if len(c.path) == 1}
         groups: dict[str, list[Column]] = {}
         for c in table.columns:
@@ -170,7 +136,7 @@ class MatchPlan:
                 groups.setdefault(c.group, []).append(c)
         if model is not None:
             keys = {k: w for k, w in match_keys(model).items() if k in top}
-            agree = tuple(a for a in hooks.agree.get(model.__name__, ()) if a in top)
+            agree = tuple(a for a in rules.agree if a in top)
         else:
             first = next(
                 (c.name for c in top.values() if c.kind == "text" and c.name != table.evidence),
@@ -218,14 +184,13 @@ class MatchPlan:
             support,
             tuple(n for n in (*enums, *dates) if n not in agree),
             dates,
-            hooks,
+            rules,
         )
 
-    def normalise(self, column: str, value: str) -> str:
-        model = self.table.model
-        if self.hooks.name is not None and model is not None:
-            value = self.hooks.name(model, column, value)
-        return _norm(value)
+    def normalise(self, value: str) -> str:
+        """A key or text value as compared: the name rules' distinctive part, case-folded
+        (it is NFKC and without punctuation already)."""
+        return distinctive(value, self.rules).casefold()
 
 
 def _is_date(model: type[BaseModel] | None, name: str) -> bool:
@@ -253,9 +218,7 @@ Features = dict[str, Any]
 def features(row: Mapping[str, Any], plan: MatchPlan) -> Features:
     """What matching needs of one mention row, JSON-ready."""
     out: Features = {"d": row.get("doc_id")}
-    out["k"] = {
-        k: plan.normalise(k, v) for k in plan.keys if isinstance(v := row.get(k), str) and v
-    }
+    out["k"] = {k: plan.normalise(v) for k in plan.keys if isinstance(v := row.get(k), str) and v}
     out["m"] = {}
     for group, (value, currency, qualifier) in plan.money.items():
         v = row.get(value)
@@ -266,13 +229,13 @@ def features(row: Mapping[str, Any], plan: MatchPlan) -> Features:
                 row.get(qualifier) if qualifier else None,
             ]
     out["p"] = {
-        group: {c: _norm(v) for c in cols if isinstance(v := row.get(c), str) and v}
+        group: {c: fold(v).casefold() for c in cols if isinstance(v := row.get(c), str) and v}
         for group, cols in plan.places.items()
     }
     out["n"] = {n: row[n] for n in plan.numbers if row.get(n) is not None}
     out["a"] = {a: row[a] for a in plan.agree if row.get(a) is not None}
     out["s"] = {
-        s: plan.normalise(s, v) for s in plan.support if isinstance(v := row.get(s), str) and v
+        s: plan.normalise(v) for s in plan.support if isinstance(v := row.get(s), str) and v
     }
     return out
 
@@ -308,14 +271,8 @@ def sort_key(f: Features) -> str:
 
 def _affixes(a: str, b: str) -> tuple[int, int]:
     """Lengths of the common prefix and of the common suffix (not overlapping it)."""
-    n = min(len(a), len(b))
-    p = 0
-    while p < n and a[p] == b[p]:
-        p += 1
-    s = 0
-    while s < n - p and a[-1 - s] == b[-1 - s]:
-        s += 1
-    return p, s
+    p = common_prefix(a, b)
+    return p, common_suffix(a[p:], b[p:])
 
 
 def similarity(a: str, b: str) -> float:

@@ -15,23 +15,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 from llmx._errors import ConfigError, InputError, LlmxError, SchemaError
-from llmx._tables.entities import MatchPlan, hooks_for
-from llmx._tables.flatten import (
-    ReadStats,
-    TableSpec,
-    document_row,
-    iter_output,
-    mention_rows,
-    spec_from_data,
-    spec_from_schema,
-)
-from llmx._tables.writers import (
-    SQLiteTables,
-    arrow_tables,
-    datasette_metadata,
-    write_csv,
-    write_parquet,
-)
+from llmx._tables.csv_files import write_csv
+from llmx._tables.entities import MatchPlan
+from llmx._tables.flatten import TableSpec, spec_from_data, spec_from_schema
+from llmx._tables.lines import ReadStats, iter_output
+from llmx._tables.parquet_files import arrow_tables, write_parquet
+from llmx._tables.rows import document_row, mention_rows
+from llmx._tables.sqlite import SQLiteTables, datasette_metadata
+from llmx._tables.sqlite_entities import match_entities
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,7 +107,7 @@ def _schema_from_summary(out: Path) -> type[BaseModel] | None:
     return None
 
 
-def _spec(out: Path, schema: type[BaseModel] | str | None) -> TableSpec:
+def _table_spec(out: Path, schema: type[BaseModel] | str | None) -> TableSpec:
     if isinstance(schema, str):
         from llmx._schemas import load_schema
 
@@ -129,19 +120,18 @@ def _spec(out: Path, schema: type[BaseModel] | str | None) -> TableSpec:
 
 
 @contextmanager
-def _store(
+def _build_store(
     out: Path, db_path: Path, schema: type[BaseModel] | str | None, *, entities: bool
 ) -> Iterator[tuple[SQLiteTables, ExportReport]]:
     if not out.is_file():
         raise InputError("output file not found", path=str(out))
     start = time.perf_counter()
-    spec = _spec(out, schema)
+    spec = _table_spec(out, schema)
     if not spec.lists and spec.schema is not None:
         raise SchemaError(
             "the schema has no list field to make a table of", schema=str(spec.schema)
         )
-    hooks = hooks_for(spec.schema)
-    plans = [MatchPlan.build(t, hooks) for t in spec.lists]
+    plans = [MatchPlan.build(t) for t in spec.lists]
     store = SQLiteTables(db_path, spec, entities=entities, plans=plans)
     report = ExportReport("sqlite", db_path)
     report.schema = spec.schema.__name__ if spec.schema is not None else None
@@ -151,7 +141,7 @@ def _store(
             doc = document_row(line, spec)
             mentions = {t.name: list(mention_rows(line, t)) for t in spec.lists}
             store.add_document(line, doc, mentions)
-        report.entities = store.match_entities()
+        report.entities = match_entities(store)
         report.corrupt_lines = stats.corrupt_lines
         report.replaced_lines = store.replaced
         conn = store.conn
@@ -193,7 +183,7 @@ def export_tables(
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         tmp.unlink(missing_ok=True)
         try:
-            with _store(out_path, tmp, schema, entities=entities) as (store, report):
+            with _build_store(out_path, tmp, schema, entities=entities) as (store, report):
                 store.finish(datasette=True)
                 meta = datasette_metadata(target.stem, store.tables)
             os.replace(tmp, target)
@@ -209,7 +199,10 @@ def export_tables(
     target.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(dir=target, prefix=".stage-") as stage,
-        _store(out_path, Path(stage) / "stage.db", schema, entities=entities) as (store, report),
+        _build_store(out_path, Path(stage) / "stage.db", schema, entities=entities) as (
+            store,
+            report,
+        ),
     ):
         store.finish(datasette=False)
         if fmt == "parquet":
@@ -253,7 +246,7 @@ def read_tables(
     }
     with (
         tempfile.TemporaryDirectory(prefix="llmx-tables-") as stage,
-        _store(Path(out), Path(stage) / "stage.db", schema, entities=entities) as (store, _),
+        _build_store(Path(out), Path(stage) / "stage.db", schema, entities=entities) as (store, _),
     ):
         store.finish(datasette=False)
         arrow = arrow_tables(store)

@@ -1,21 +1,17 @@
-"""Output JSONL lines -> flat rows: one table per list field of the record.
+"""The tables of an export and their columns: nested records flattened to columns.
 
-The shape of the tables comes from the schema when it is known (:func:`spec_from_schema`:
-column types and descriptions from the Pydantic model) and from the data otherwise
-(:func:`spec_from_data`, one streaming pass). Nested objects become columns joined with
-``_`` (``amount_value``, ``location_city``); lists and dicts inside an item stay JSON text.
-
-Every mention row also carries its provenance (:data:`PROVENANCE`): the document, the
-input's passthrough fields (``url``, ``title``, ``published`` from the line's ``meta``),
-where its evidence was found in the document, its grounding status, its confidence when
-the run measured one, and the document's number of notes. The ``documents`` table has one
-row per input line, failed documents included.
+One table per list field of the record (:class:`ListTable`, one row per item, a
+*mention*), plus ``documents`` (one row per input line). The shape comes from the schema
+when it is known (:func:`spec_from_schema`: column kinds and descriptions from the
+Pydantic model) and from the data otherwise (:func:`spec_from_data`, one streaming pass,
+kinds widening as values are seen). Nested objects become columns joined with ``_``
+(``amount_value``, ``location_city``); lists and dicts inside an item stay JSON text.
+Every mention table also has the provenance columns (:data:`PROVENANCE` first,
+:data:`TRAILING` last), which :mod:`llmx._tables.rows` fills.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,19 +20,17 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from llmx._tables.lines import iter_output
 from llmx.fields import evidence_field
 
 __all__ = [
     "DOCUMENT_COLUMNS",
     "PROVENANCE",
+    "TRAILING",
     "Column",
     "Kind",
     "ListTable",
-    "OutputLine",
     "TableSpec",
-    "document_row",
-    "iter_output",
-    "mention_rows",
     "spec_from_data",
     "spec_from_schema",
 ]
@@ -148,7 +142,7 @@ class TableSpec:
 # --------------------------------------------------------------------------- schema
 
 
-def _unwrap(annotation: Any) -> Any:
+def _without_none(annotation: Any) -> Any:
     """``X | None`` -> ``X`` (the first non-None member of a union)."""
     origin = get_origin(annotation)
     if origin is Union or origin is types.UnionType:
@@ -157,8 +151,8 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
-def _kind(annotation: Any) -> Kind:
-    ann = _unwrap(annotation)
+def _annotation_kind(annotation: Any) -> Kind:
+    ann = _without_none(annotation)
     if get_origin(ann) is Literal:
         values = get_args(ann)
         if all(isinstance(v, bool) for v in values):
@@ -178,12 +172,12 @@ def _kind(annotation: Any) -> Kind:
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
-    ann = _unwrap(annotation)
+    ann = _without_none(annotation)
     return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
 
 
 def _list_item_model(annotation: Any) -> type[BaseModel] | None:
-    ann = _unwrap(annotation)
+    ann = _without_none(annotation)
     if get_origin(ann) is list:
         args = get_args(ann)
         return _model_of(args[0]) if args else None
@@ -200,7 +194,7 @@ def _model_columns(
         if sub is not None:
             yield from _model_columns(sub, path, description or sub.__doc__)
             continue
-        yield Column("_".join(path), _kind(info.annotation), description, path, path[0])
+        yield Column("_".join(path), _annotation_kind(info.annotation), description, path, path[0])
 
 
 def _dedupe_names(columns: list[Column]) -> tuple[Column, ...]:
@@ -232,7 +226,7 @@ def _model_columns_for_field(name: str, annotation: Any, description: str | None
     sub = _model_of(annotation)
     if sub is not None:
         return list(_model_columns(sub, (name,), description))
-    return [Column(name, _kind(annotation), description, (name,), name)]
+    return [Column(name, _annotation_kind(annotation), description, (name,), name)]
 
 
 # --------------------------------------------------------------------------- data
@@ -262,19 +256,22 @@ def _widen(a: Kind | None, b: Kind | None) -> Kind | None:
     return "json" if "json" in (a, b) else "text"
 
 
-def _walk(
+def _leaves(
     item: Mapping[str, Any], prefix: tuple[str, ...]
 ) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """``(path, value)`` of every leaf of a nested object (an empty object is a leaf)."""
     for key, value in item.items():
         path = (*prefix, str(key))
         if isinstance(value, dict) and value:
-            yield from _walk(value, path)
+            yield from _leaves(value, path)
         else:
             yield path, value
 
 
 @dataclass
-class _Seen:
+class _ColumnsSeen:
+    """The columns seen so far, in the order first seen, each with its widened kind."""
+
     order: list[tuple[str, ...]] = field(default_factory=list)
     kinds: dict[tuple[str, ...], Kind | None] = field(default_factory=dict)
 
@@ -294,21 +291,21 @@ def spec_from_data(path: str | Path) -> TableSpec:
     A top-level record field holding a list of objects is a table; other fields become
     ``record_*`` columns of ``documents``. Column kinds widen as values are seen.
     """
-    lists: dict[str, _Seen] = {}
-    record = _Seen()
+    lists: dict[str, _ColumnsSeen] = {}
+    record = _ColumnsSeen()
     for line in iter_output(path):
         rec = line.record
         if rec is None:
             continue
         for key, value in rec.items():
             if isinstance(value, list):
-                seen = lists.setdefault(key, _Seen())
+                seen = lists.setdefault(key, _ColumnsSeen())
                 for item in value:
                     if isinstance(item, dict):
-                        for p, v in _walk(item, ()):
+                        for p, v in _leaves(item, ()):
                             seen.add(p, v)
             elif isinstance(value, dict) and value:
-                for p, v in _walk(value, (key,)):
+                for p, v in _leaves(value, (key,)):
                     record.add(p, v)
             else:
                 record.add((key,), value)
@@ -321,197 +318,3 @@ def spec_from_data(path: str | Path) -> TableSpec:
         Column(f"record_{c.name}", c.kind, None, c.path, c.group) for c in record.columns()
     )
     return TableSpec(tuple(tables), record_columns, None)
-
-
-# --------------------------------------------------------------------------- lines
-
-
-@dataclass
-class OutputLine:
-    """One parsed line of an llmx output file."""
-
-    number: int
-    raw: dict[str, Any]
-
-    @property
-    def doc_id(self) -> str:
-        return str(self.raw["doc_id"])
-
-    @property
-    def record(self) -> dict[str, Any] | None:
-        rec = self.raw.get("record")
-        return rec if isinstance(rec, dict) else None
-
-    @property
-    def ok(self) -> bool:
-        return self.raw.get("error") is None and self.record is not None
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        meta = self.raw.get("meta")
-        return meta if isinstance(meta, dict) else {}
-
-
-@dataclass
-class ReadStats:
-    """What reading an output file skipped."""
-
-    lines: int = 0
-    corrupt_lines: int = 0
-
-
-def iter_output(path: str | Path, stats: ReadStats | None = None) -> Iterator[OutputLine]:
-    """Stream the valid lines of an output file; corrupt or torn lines are counted, skipped."""
-    with open(path, "rb") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                obj = None
-            if not isinstance(obj, dict) or not isinstance(obj.get("doc_id"), str):
-                if stats is not None:
-                    stats.corrupt_lines += 1
-                continue
-            if stats is not None:
-                stats.lines += 1
-            yield OutputLine(number, obj)
-
-
-# --------------------------------------------------------------------------- rows
-
-
-def _get(item: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = item
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
-def coerce(value: Any, kind: Kind) -> Any:
-    """A JSON value as the column kind stores it (None when it does not fit)."""
-    if value is None:
-        return None
-    if kind == "json":
-        return json.dumps(value, ensure_ascii=False)
-    if kind == "list":
-        return json.dumps(list(value) if isinstance(value, list) else [value], ensure_ascii=False)
-    if kind == "text":
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    if kind == "boolean":
-        return value if isinstance(value, bool) else None
-    if isinstance(value, bool):
-        return None
-    if kind == "integer":
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return None
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
-def _provenance(line: OutputLine) -> dict[str, Any]:
-    meta = line.meta
-    notes = line.raw.get("notes")
-    return {
-        "source": _text(line.raw.get("source")),
-        "url": _text(meta.get("url")),
-        "title": _text(meta.get("title")),
-        "published": _text(meta.get("published")),
-        "note_count": len(notes) if isinstance(notes, list) else 0,
-    }
-
-
-def document_row(line: OutputLine, spec: TableSpec) -> dict[str, Any]:
-    """The ``documents`` row of one output line (failed documents included)."""
-    raw = line.raw
-    usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else {}
-    assert isinstance(usage, dict)
-    error = raw.get("error")
-    rec = line.record
-    row: dict[str, Any] = {"doc_id": line.doc_id, **_provenance(line)}
-    if line.ok:
-        row.update(status="ok", error_kind=None, error_message=None)
-    else:
-        err = error if isinstance(error, dict) else {}
-        row.update(
-            status="failed",
-            error_kind=_text(err.get("kind")) or "error",
-            error_message=_text(err.get("message")) or "no record was produced",
-        )
-    notes = raw.get("notes")
-    row.update(
-        content_sha256=_text(raw.get("content_sha256")),
-        prompt_tokens=coerce(usage.get("prompt_tokens"), "integer"),
-        completion_tokens=coerce(usage.get("completion_tokens"), "integer"),
-        total_tokens=coerce(usage.get("total_tokens"), "integer"),
-        requests=coerce(usage.get("requests"), "integer"),
-        cost_usd=coerce(raw.get("cost_usd"), "real"),
-        seconds=coerce(raw.get("seconds"), "real"),
-        cached=coerce(raw.get("cached"), "boolean"),
-        attempts=coerce(raw.get("attempts"), "integer"),
-        notes=coerce(notes if isinstance(notes, list) else [], "list"),
-        meta=coerce(line.meta, "json") if line.meta else None,
-    )
-    for table in spec.lists:
-        items = rec.get(table.name) if rec is not None else None
-        row[f"{table.name}_count"] = len(items) if isinstance(items, list) else 0
-    for c in spec.record_columns:
-        row[c.name] = coerce(_get(rec or {}, c.path), c.kind)
-    return row
-
-
-def _grounding(line: OutputLine) -> dict[str, dict[str, Any]]:
-    entries = line.raw.get("grounding")
-    out: dict[str, dict[str, Any]] = {}
-    if isinstance(entries, list):
-        for g in entries:
-            if isinstance(g, dict) and isinstance(g.get("path"), str):
-                out[g["path"]] = g
-    return out
-
-
-def mention_rows(line: OutputLine, table: ListTable) -> Iterator[dict[str, Any]]:
-    """One row per item of ``table``'s list in this line (none for a failed document).
-
-    ``mention_id`` and ``entity_id`` are left for the writer to fill.
-    """
-    rec = line.record
-    if not line.ok or rec is None:
-        return
-    items = rec.get(table.name)
-    if not isinstance(items, list):
-        return
-    grounding = _grounding(line)
-    confidence = line.raw.get("confidence")
-    conf: Mapping[str, Any] = confidence if isinstance(confidence, dict) else {}
-    common = _provenance(line)
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            continue
-        path = f"{table.name}[{index}]"
-        g = grounding.get(path, {})
-        row: dict[str, Any] = {"doc_id": line.doc_id, "item_index": index}
-        for c in table.columns:
-            row[c.name] = coerce(_get(item, c.path), c.kind)
-        row.update(
-            evidence_start=coerce(g.get("start"), "integer"),
-            evidence_end=coerce(g.get("end"), "integer"),
-            grounding=_text(g.get("status")),
-            grounding_score=coerce(g.get("score"), "real"),
-            confidence=coerce(conf.get(path), "real"),
-            **common,
-        )
-        yield row

@@ -8,7 +8,7 @@ finds the publication date and ``chunk`` splits text into sentence-aligned chunk
 
 from llmx._text.boilerplate import find_boilerplate
 from llmx._text.chunk import Chunk, chunk_text, split_sentences
-from llmx._text.clean import CleanText, TextBuilder, clean_text, to_simplified
+from llmx._text.clean import CleanText, TextBuilder, clean_text
 from llmx._text.decode import DEFAULT_MAX_BYTES, Decoded, decode, decode_bytes, to_text
 from llmx._text.html import html_to_text
 from llmx._text.meta import find_published
@@ -27,6 +27,5 @@ __all__ = [
     "find_published",
     "html_to_text",
     "split_sentences",
-    "to_simplified",
     "to_text",
 ]

@@ -31,6 +31,12 @@ Steps, in order:
    :func:`llmx._text.boilerplate.find_trims`, are deleted, then step 8 runs again. Each
    deletion is kept in :attr:`CleanText.trimmed` (what, and where in the source), so a
    document's notes can tell what the model did not see.
+
+Why one module: the steps and the :class:`TextBuilder` that composes their offset maps
+are one contract (each step returns edits over the current text, the builder alone
+turns them into offsets), and the steps are read in the order above, one short pure
+function each. Split, a reader would have to hold two files open to check that a step
+keeps the map exact.
 """
 
 from __future__ import annotations
@@ -39,10 +45,10 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from llmx._text.meta import find_published
+from llmx.normalize._chinese import opencc_t2s
 
 __all__ = [
     "ANTI_SCRAPING_RULES",
@@ -59,7 +65,6 @@ __all__ = [
     "is_pinyin",
     "pinyin_edits",
     "simplified_edits",
-    "to_simplified",
     "whitespace_edits",
 ]
 
@@ -311,25 +316,6 @@ def pinyin_edits(text: str) -> list[Edit]:
 # traditional -> simplified ---------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _converter() -> Any:
-    import opencc
-
-    for config in ("t2s", "t2s.json"):
-        try:
-            return opencc.OpenCC(config)
-        except Exception:  # opencc raises plain Exceptions on a bad config
-            continue
-    raise RuntimeError("OpenCC t2s configuration is not available")
-
-
-def to_simplified(text: str) -> str:
-    """Traditional -> simplified Chinese (OpenCC ``t2s``); may change length rarely."""
-    if not text:
-        return text
-    return str(_converter().convert(text))
-
-
 def simplified_edits(text: str) -> list[Edit]:
     """Per-character edits turning traditional into simplified characters.
 
@@ -340,14 +326,14 @@ def simplified_edits(text: str) -> list[Edit]:
     offset = 0
     for line in text.split("\n"):
         if line and not line.isascii():
-            converted = to_simplified(line)
+            converted = opencc_t2s(line)
             if len(converted) == len(line):
                 for k, (a, b) in enumerate(zip(line, converted, strict=True)):
                     if a != b:
                         edits.append((offset + k, offset + k + 1, b))
             else:
                 for k, ch in enumerate(line):
-                    b = to_simplified(ch) if ord(ch) > 0x2E7F else ch
+                    b = opencc_t2s(ch) if ord(ch) > 0x2E7F else ch
                     if b != ch:
                         edits.append((offset + k, offset + k + 1, b))
         offset += len(line) + 1

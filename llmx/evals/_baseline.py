@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from llmx._errors import BaselineRegression
 from llmx.evals._report import Report
-from llmx.evals._score import Counts
+from llmx.evals._results import Counts
 
 OVERALL = "(overall)"
 

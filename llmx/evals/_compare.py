@@ -1,16 +1,5 @@
-"""Field comparators and the schema walk the scorer runs on.
-
-:func:`schema_spec` turns any Pydantic model into a small tree of specs:
-
-* :class:`LeafSpec` -- a scalar field with the comparator that scores it;
-* :class:`ModelSpec` -- a nested model, scored field by field with dotted names
-  (``location.city``); a *money* model (``Compare("money")``, or any model with
-  numeric ``value`` and ``currency`` fields) scores ``value`` with the money
-  comparator (value within tolerance **and** same currency), folds ``currency``
-  into it, skips its verbatim ``text`` span by default and scores its other
-  fields (``qualifier``) normally;
-* :class:`ListSpec` -- a list; lists of models are paired like records, lists of
-  scalars are scored as multisets.
+"""Field comparators: whether a predicted value matches its gold value, by the kind of
+field (:class:`~llmx.evals._specs.LeafSpec`), and how gold values are annotated.
 
 Comparators (chosen by type, overridable with :class:`llmx.fields.Compare`):
 
@@ -20,7 +9,7 @@ text      ``str``: normalise (NFKC, traditional->simplified, casefold, strip
           rapidfuzz ratio >= threshold (0.8)
 exact     ``int``, ``bool``, ``Literal``, ``Enum``: equality
 number    ``float``/``Decimal``: relative tolerance (1%)
-money     see above
+money     ``value`` within the number tolerance **and** the same ``currency``
 date      ``date``/``datetime`` or ``Compare("date")``: simple dates at the
           gold's precision (gold ``2023-02`` accepts ``2023-02-06``, not vice
           versa); periods (``2023-Q1``, ``2024-01/2024-09``) exactly after
@@ -28,257 +17,28 @@ date      ``date``/``datetime`` or ``Compare("date")``: simple dates at the
 percent   absolute tolerance (0.05)
 ========  ====================================================================
 
-Fields marked :class:`llmx.fields.Evidence` (or named ``evidence``) are verbatim
-quotes and are not scored unless :attr:`ScoreConfig.score_evidence` is set.
+A money model's ``value`` is compared with its ``currency`` folded in
+(:class:`MoneyValue`). Gold values may be annotated: ``{"$any_of": [...]}`` lists
+accepted alternatives, ``"$optional": true`` marks a record that may be left out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import re
-import types
-import typing
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
-from pydantic import BaseModel
 from rapidfuzz import fuzz
 
-from llmx.fields import ComparatorName, Compare, evidence_field, marker
+from llmx.evals._specs import LeafSpec, RecordSpec, ScoreConfig
+from llmx.normalize._chinese import to_simplified
 
 ANY_OF = "$any_of"
 OPTIONAL = "$optional"
-
-LeafKind = Literal["text", "exact", "number", "money", "date", "percent"]
-
-
-@dataclass(frozen=True)
-class ScoreConfig:
-    """Knobs of the scorer; the defaults follow the investment scoring spec."""
-
-    #: pairs of records whose similarity is below this stay unpaired
-    pair_threshold: float = 0.5
-    #: share of the record similarity taken by non-key field agreement
-    other_fields_weight: float = 0.3
-    #: rapidfuzz ratio (0..1) at which two normalised texts match
-    text_threshold: float = 0.8
-    #: relative tolerance of numbers and money values
-    number_tolerance: float = 0.01
-    #: absolute tolerance of percentages
-    percent_tolerance: float = 0.05
-    #: score Evidence fields (verbatim quotes) as text
-    score_evidence: bool = False
-    #: score the verbatim ``text`` span of money models as text
-    score_money_text: bool = False
-    #: dotted field paths never scored, e.g. ``{"projects.industry"}``
-    ignore_fields: frozenset[str] = frozenset()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "pair_threshold": self.pair_threshold,
-            "other_fields_weight": self.other_fields_weight,
-            "text_threshold": self.text_threshold,
-            "number_tolerance": self.number_tolerance,
-            "percent_tolerance": self.percent_tolerance,
-            "score_evidence": self.score_evidence,
-            "score_money_text": self.score_money_text,
-            "ignore_fields": sorted(self.ignore_fields),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ScoreConfig:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if "ignore_fields" in known:
-            known["ignore_fields"] = frozenset(known["ignore_fields"])
-        return cls(**known)
-
-
-# --------------------------------------------------------------------------- specs
-
-
-@dataclass(frozen=True)
-class LeafSpec:
-    """A scalar field and how it is compared."""
-
-    kind: LeafKind
-    tolerance: float | None = None
-    threshold: float | None = None
-    choices: tuple[Any, ...] | None = None
-    #: the value is an object or list compared whole (``dict``/``Any`` fields, models
-    #: compared with a non-model comparator)
-    structured: bool = False
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A nested model, scored field by field."""
-
-    model: type[BaseModel]
-    fields: dict[str, Spec] = field(default_factory=dict)
-    #: fields never scored (evidence quotes, ``Compare("ignore")``)
-    skipped: frozenset[str] = frozenset()
-    #: the verbatim evidence field, if any (shown in reports)
-    evidence: str | None = None
-    #: money model: scores ``value`` with ``currency`` folded in
-    money: bool = False
-    #: default currency of a money model (used when a side omits it)
-    currency_default: str | None = None
-    #: relative tolerance of a money model's value (``Compare("money", tolerance=...)``)
-    tolerance: float | None = None
-
-
-@dataclass(frozen=True)
-class ListSpec:
-    """A list of models (paired like records) or of scalars (a multiset)."""
-
-    item: Spec
-
-
-Spec: TypeAlias = LeafSpec | ModelSpec | ListSpec
-
-
-def _unwrap_optional(tp: Any) -> tuple[Any, list[Any]]:
-    """Strip ``Annotated`` and ``None`` from a union; return the type and metadata."""
-    meta: list[Any] = []
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is typing.Annotated:
-            args = typing.get_args(tp)
-            tp = args[0]
-            meta.extend(args[1:])
-            continue
-        if origin in (typing.Union, types.UnionType):
-            members = [a for a in typing.get_args(tp) if a is not type(None)]
-            if len(members) == 1:
-                tp = members[0]
-                continue
-            return tuple(members), meta
-        return tp, meta
-
-
-def _leaf_kind(tp: Any) -> LeafKind:
-    if isinstance(tp, tuple):  # a union of several types
-        kinds = {_leaf_kind(t) for t in tp}
-        if kinds <= {"number", "exact"} and all(
-            isinstance(t, type) and issubclass(t, int | float | Decimal) for t in tp
-        ):
-            return "number"
-        return "text" if kinds == {"text"} else "exact"
-    if typing.get_origin(tp) is Literal:
-        return "exact"
-    if isinstance(tp, type):
-        if issubclass(tp, bool | int | enum.Enum):
-            return "exact"
-        if issubclass(tp, float | Decimal):
-            return "number"
-        if issubclass(tp, dt.date):
-            return "date"
-        if issubclass(tp, str):
-            return "text"
-    return "exact"
-
-
-def _is_money(model: type[BaseModel]) -> bool:
-    fields = model.model_fields
-    if "value" not in fields:
-        return False
-    value_tp, _ = _unwrap_optional(fields["value"].annotation)
-    return isinstance(value_tp, type) and issubclass(value_tp, int | float | Decimal)
-
-
-def _build(tp: Any, meta: list[Any], override: Compare | None, seen: tuple[type, ...]) -> Spec:
-    tp, more = _unwrap_optional(tp)
-    meta = meta + more
-    if override is None:
-        override = next((m for m in meta if isinstance(m, Compare)), None)
-    origin = typing.get_origin(tp)
-    if origin in (list, tuple, set, frozenset) or tp in (list, tuple, set, frozenset):
-        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
-        item_tp: Any = args[0] if args else Any
-        return ListSpec(_build(item_tp, [], None, seen))
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        name: ComparatorName | None = override.name if override is not None else None
-        if name in (None, "model", "money"):
-            if tp in seen:  # recursive models: compare deeper levels as whole values
-                return LeafSpec("exact", structured=True)
-            money = name == "money" or (name is None and _is_money(tp))
-            tolerance = override.tolerance if override is not None else None
-            return _model_spec(tp, money=money, tolerance=tolerance, seen=(*seen, tp))
-        return LeafSpec("exact", structured=True)
-    if tp is Any or tp is dict or origin is dict:
-        return LeafSpec("exact", structured=True)
-    kind: LeafKind = _leaf_kind(tp)
-    choices: tuple[Any, ...] | None = None
-    if typing.get_origin(tp) is Literal:
-        choices = typing.get_args(tp)
-    elif isinstance(tp, type) and issubclass(tp, enum.Enum):
-        choices = tuple(m.value for m in tp)
-    if override is not None and override.name not in ("model", "ignore"):
-        kind = "number" if override.name == "money" else typing.cast(LeafKind, override.name)
-        return LeafSpec(kind, override.tolerance, override.threshold, choices)
-    return LeafSpec(kind, None, None, choices)
-
-
-def _model_spec(
-    model: type[BaseModel], *, money: bool, seen: tuple[type, ...], tolerance: float | None = None
-) -> ModelSpec:
-    fields: dict[str, Spec] = {}
-    skipped: set[str] = set()
-    evidence = evidence_field(model)
-    for name, info in model.model_fields.items():
-        override = marker(info, Compare)
-        if override is not None and override.name == "ignore":
-            skipped.add(name)
-            continue
-        if name == evidence:
-            skipped.add(name)
-        fields[name] = _build(info.annotation, list(info.metadata), override, seen)
-    currency_default: str | None = None
-    if money:
-        money = "value" in fields
-        cur = model.model_fields.get("currency")
-        if cur is not None and isinstance(cur.default, str):
-            currency_default = cur.default
-    return ModelSpec(
-        model=model,
-        fields=fields,
-        skipped=frozenset(skipped),
-        evidence=evidence,
-        money=money,
-        currency_default=currency_default,
-        tolerance=tolerance,
-    )
-
-
-@lru_cache(maxsize=64)
-def schema_spec(schema: type[BaseModel]) -> ModelSpec:
-    """The spec tree of a schema (cached per class)."""
-    return _model_spec(schema, money=False, seen=(schema,))
-
-
-def scored_fields(spec: ModelSpec, config: ScoreConfig, path: str = "") -> dict[str, Spec]:
-    """The fields of a model the scorer visits, with their dotted paths as keys.
-
-    ``currency`` of a money model is folded into ``value``; its ``text`` span and
-    evidence fields are skipped per ``config``.
-    """
-    out: dict[str, Spec] = {}
-    for name, sub in spec.fields.items():
-        dotted = f"{path}.{name}" if path else name
-        if dotted in config.ignore_fields:
-            continue
-        if name in spec.skipped and not (config.score_evidence and name == spec.evidence):
-            continue
-        if spec.money and name == "currency":
-            continue
-        if spec.money and name == "text" and not config.score_money_text:
-            continue
-        out[dotted] = sub
-    return out
 
 
 # --------------------------------------------------------------------- annotations
@@ -306,19 +66,10 @@ def is_empty(value: Any) -> bool:
 _PUNCT_CATEGORIES = ("P", "Z", "C")
 
 
-@lru_cache(maxsize=1)
-def _converter() -> Any:
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
 @lru_cache(maxsize=65536)
 def normalize_text(text: str) -> str:
     """NFKC, traditional->simplified, casefold, drop whitespace/punctuation/controls."""
-    text = unicodedata.normalize("NFKC", text)
-    text = str(_converter().convert(text))
-    text = text.casefold()
+    text = to_simplified(text).casefold()
     return "".join(ch for ch in text if not unicodedata.category(ch).startswith(_PUNCT_CATEGORIES))
 
 
@@ -435,7 +186,7 @@ class MoneyValue:
         return {"value": self.value, "currency": self.currency}
 
 
-def money_value(spec: ModelSpec, record: Any) -> Any:
+def money_value(spec: RecordSpec, record: Any) -> Any:
     """The ``value`` leaf of a money record as :class:`MoneyValue` (``$any_of`` kept)."""
     if not isinstance(record, dict):
         return None
@@ -452,7 +203,7 @@ def money_value(spec: ModelSpec, record: Any) -> Any:
     return {ANY_OF: out}
 
 
-def money_leaf(spec: ModelSpec) -> LeafSpec:
+def money_leaf(spec: RecordSpec) -> LeafSpec:
     return LeafSpec("money", tolerance=spec.tolerance)
 
 

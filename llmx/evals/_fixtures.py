@@ -28,17 +28,8 @@ from pydantic import BaseModel
 
 from llmx._errors import EvalError
 from llmx._types import Document
-from llmx.evals._compare import (
-    ANY_OF,
-    OPTIONAL,
-    LeafSpec,
-    ListSpec,
-    ModelSpec,
-    Spec,
-    alternatives,
-    is_any_of,
-    schema_spec,
-)
+from llmx.evals._compare import ANY_OF, OPTIONAL, alternatives, is_any_of
+from llmx.evals._specs import LeafSpec, ListSpec, RecordSpec, Spec, schema_spec
 
 TEXT_SUFFIXES = (".txt", ".html", ".htm", ".md")
 GOLD_SUFFIX = ".gold.json"
@@ -191,7 +182,7 @@ def _check(spec: Spec, value: Any, where: str, problems: list[str], *, item: boo
         return
     if value is None:
         return
-    if isinstance(spec, ModelSpec):
+    if isinstance(spec, RecordSpec):
         if not isinstance(value, dict):
             problems.append(f"{where}: expected an object, got {type(value).__name__}")
             return

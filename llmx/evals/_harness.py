@@ -13,16 +13,11 @@ from pydantic import BaseModel
 
 from llmx._errors import EvalError
 from llmx._types import Result
-from llmx.evals._compare import ScoreConfig
 from llmx.evals._fixtures import Fixture, check_gold
 from llmx.evals._report import Report
-from llmx.evals._score import (
-    DocumentScore,
-    field_names,
-    prediction_dict,
-    record_lists,
-    score_document,
-)
+from llmx.evals._results import DocumentScore
+from llmx.evals._score import field_names, prediction_dict, record_lists, score_document
+from llmx.evals._specs import ScoreConfig
 
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "requests")
 

@@ -19,7 +19,7 @@ from typing import Any
 from llmx.evals._baseline import compare_to_baseline
 from llmx.evals._charts import baseline_chart, document_chart
 from llmx.evals._report import Report, format_value, header_lines, list_label, pct
-from llmx.evals._score import Counts, DocumentScore, FieldDiff
+from llmx.evals._results import Counts, DocumentScore, FieldDiff
 from llmx.evals._sources import EvidenceSpan, SourceView
 
 #: highlight colours per record list, in schema order

@@ -25,17 +25,14 @@ from scipy.optimize import linear_sum_assignment
 
 from llmx.evals._compare import (
     OPTIONAL,
-    LeafSpec,
-    ModelSpec,
-    ScoreConfig,
     alternatives,
     is_empty,
     leaf_match,
     leaf_similarity,
     money_leaf,
     money_value,
-    scored_fields,
 )
+from llmx.evals._specs import LeafSpec, RecordSpec, ScoreConfig, scored_fields
 from llmx.fields import match_keys
 
 
@@ -62,7 +59,7 @@ def is_optional(value: Any) -> bool:
 
 
 def flatten(
-    spec: ModelSpec, record: Any, config: ScoreConfig, path: str = ""
+    spec: RecordSpec, record: Any, config: ScoreConfig, path: str = ""
 ) -> dict[str, tuple[LeafSpec, Any]]:
     """Scored scalar leaves of a record by dotted path (nested lists left out).
 
@@ -80,7 +77,7 @@ def flatten(
             out[dotted] = (money_leaf(spec), money_value(spec, rec))
         elif isinstance(sub, LeafSpec):
             out[dotted] = (sub, rec[name])
-        elif isinstance(sub, ModelSpec):
+        elif isinstance(sub, RecordSpec):
             out.update(flatten(sub, rec[name], config, dotted))
     return out
 
@@ -93,13 +90,13 @@ def _best_similarity(spec: LeafSpec, gold: Any, pred: Any, config: ScoreConfig) 
     return best
 
 
-def record_similarity(spec: ModelSpec, gold: Any, pred: Any, config: ScoreConfig) -> float:
+def record_similarity(spec: RecordSpec, gold: Any, pred: Any, config: ScoreConfig) -> float:
     """Similarity in [0, 1] of a gold and a predicted record of ``spec.model``."""
     return _similarity(spec, flatten(spec, gold, config), flatten(spec, pred, config), config)
 
 
 def _similarity(
-    spec: ModelSpec,
+    spec: RecordSpec,
     gflat: dict[str, tuple[LeafSpec, Any]],
     pflat: dict[str, tuple[LeafSpec, Any]],
     config: ScoreConfig,
@@ -134,7 +131,9 @@ def _similarity(
     return other if other is not None else 0.0
 
 
-def pair_records(spec: ModelSpec, gold: list[Any], pred: list[Any], config: ScoreConfig) -> Pairing:
+def pair_records(
+    spec: RecordSpec, gold: list[Any], pred: list[Any], config: ScoreConfig
+) -> Pairing:
     """Optimal one-to-one pairing of ``gold`` and ``pred`` records above the threshold."""
     pairs: list[tuple[int, int, float]] = []
     if gold and pred:

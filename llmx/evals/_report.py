@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from llmx._errors import EvalError
-from llmx.evals._score import ROOT, Counts, DocumentScore, RecordCounts, sum_counts
+from llmx.evals._results import ROOT, Counts, DocumentScore, RecordCounts, sum_counts
 
 REPORT_VERSION = 1
 

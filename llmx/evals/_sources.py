@@ -18,9 +18,10 @@ from llmx._errors import LlmxError
 from llmx._ground import GroundIndex
 from llmx._text.clean import clean_text
 from llmx._text.decode import to_text
-from llmx.evals._compare import ListSpec, ModelSpec, alternatives, schema_spec
+from llmx.evals._compare import alternatives
 from llmx.evals._fixtures import Fixture
 from llmx.evals._report import Report
+from llmx.evals._specs import ListSpec, RecordSpec, schema_spec
 
 __all__ = ["EvidenceSpan", "SourceView", "source_views"]
 
@@ -52,7 +53,7 @@ def _evidence_fields(schema: type[BaseModel]) -> dict[str, tuple[str, list[str]]
     """Record list -> (its evidence field, fields that name a record)."""
     out: dict[str, tuple[str, list[str]]] = {}
     for name, spec in schema_spec(schema).fields.items():
-        if isinstance(spec, ListSpec) and isinstance(spec.item, ModelSpec):
+        if isinstance(spec, ListSpec) and isinstance(spec.item, RecordSpec):
             item = spec.item
             if item.evidence is not None:
                 names = [k for k in item.fields if k != item.evidence]

@@ -1,7 +1,7 @@
 """Deterministic normalisers: the model reads, code computes.
 
 Pure functions with no I/O beyond the packaged gazetteer; any schema can use them in
-Pydantic validators (see ``schemas/investment.py``).
+Pydantic validators (see ``schemas/investment/__init__.py``).
 
 * money: ``parse_money``, ``find_money_spans``, ``reconcile_money``, ``parse_number``
 * dates: ``resolve_date``, ``resolve_period``, ``date_supported``
@@ -14,6 +14,7 @@ Pydantic validators (see ``schemas/investment.py``).
 The modules behind these names are private; import from ``llmx.normalize``.
 """
 
+from llmx.normalize._chinese import to_simplified
 from llmx.normalize._context import CONTEXT_KEY, DocumentContext, get_context
 from llmx.normalize._dates import date_supported, resolve_date, resolve_period
 from llmx.normalize._figures import (
@@ -24,6 +25,7 @@ from llmx.normalize._figures import (
     find_project_counts,
     find_yoy,
 )
+from llmx.normalize._gazetteer import Gazetteer, Place
 from llmx.normalize._money import (
     ParsedMoney,
     find_money_spans,
@@ -32,14 +34,7 @@ from llmx.normalize._money import (
     parse_number,
     reconcile_money,
 )
-from llmx.normalize._places import (
-    Gazetteer,
-    Place,
-    home_region,
-    official_name,
-    resolve_location,
-    to_simplified,
-)
+from llmx.normalize._places import home_region, official_name, resolve_location
 
 __all__ = [
     "CONTEXT_KEY",

@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import ValidationInfo
 
-from llmx.normalize._places import Place, home_region
+from llmx.normalize._gazetteer import Place
+from llmx.normalize._places import home_region
 
 __all__ = ["CONTEXT_KEY", "DocumentContext", "get_context"]
 

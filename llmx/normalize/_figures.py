@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from llmx.normalize._gazetteer import Gazetteer
 from llmx.normalize._money import parse_chinese_number
-from llmx.normalize._places import Gazetteer
 
 __all__ = [
     "Figure",

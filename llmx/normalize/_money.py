@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-from llmx.normalize._places import to_simplified
+from llmx.normalize._chinese import to_simplified
 
 Qualifier = Literal["exact", "approx", "at_least", "at_most"]
 QUALIFIERS: frozenset[str] = frozenset({"exact", "approx", "at_least", "at_most"})

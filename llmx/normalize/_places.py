@@ -1,8 +1,7 @@
-"""China's administrative divisions: official names, parents, and misplaced levels.
+"""Place names resolved against the gazetteer: official names, parents, misplaced levels,
+and a document's home region.
 
-The gazetteer (``data/gazetteer.json``, built by ``data/build_gazetteer.py`` from the MIT
-licensed ``cpca`` package) lists provinces, prefecture-level cities and county-level
-divisions by 6-digit adcode (``PPCCDD``), so parents follow from the code.
+The divisions and their lookup tables are in :mod:`llmx.normalize._gazetteer`.
 
 Rules that keep the lookups safe:
 
@@ -21,192 +20,23 @@ Rules that keep the lookups safe:
 
 from __future__ import annotations
 
-import json
 import re
-import unicodedata
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from functools import cache
-from importlib import resources
+from dataclasses import replace
+
+from llmx.normalize._chinese import to_simplified
+from llmx.normalize._gazetteer import MUNICIPALITIES, Division, Gazetteer, Place, code_within
 
 __all__ = [
-    "Division",
-    "Gazetteer",
-    "Place",
     "home_region",
     "official_name",
     "resolve_location",
-    "to_simplified",
 ]
 
-MUNICIPALITIES = frozenset({"11", "12", "31", "50"})
-
-_NATIONS = (
-    "维吾尔|哈萨克|柯尔克孜|塔吉克|乌孜别克|俄罗斯|鄂温克|鄂伦春|达斡尔|东乡|土家|布依|"
-    "朝鲜|哈尼|傈僳|拉祜|纳西|景颇|仫佬|布朗|撒拉|毛南|仡佬|锡伯|阿昌|普米|德昂|保安|"
-    "裕固|塔塔尔|独龙|赫哲|门巴|珞巴|基诺|高山|蒙古|回|藏|苗|彝|壮|满|侗|瑶|白|傣|黎|佤|"
-    "畲|水|土|羌|怒|京"
-)
-_AUTONOMOUS_RE = re.compile(rf"(?:(?:{_NATIONS})族?)+自治(?:区|州|县|旗)$")
 _PARK_WORDS = re.compile(
     r"(开发区|新区|园区|产业园|工业园|科技园|物流园|高新区|经开区|保税区|综保区|自贸区|试验区|"
     r"示范区|合作区|集聚区|小镇|新城|新镇|镇|乡|街道|基地|港区|片区|园|城)$"
 )
-# Short county names that are also everyday words; never used to find a home region.
-_COMMON_WORDS = frozenset(
-    {"和平", "新华", "长安", "城关", "中山", "永安", "新城", "开发", "东方", "城中", "城东"}
-)
-
-
-@cache
-def _opencc() -> object:
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def to_simplified(text: str) -> str:
-    """Traditional to simplified Chinese (OpenCC ``t2s``), NFKC-normalised."""
-    s = unicodedata.normalize("NFKC", text)
-    if not s:
-        return s
-    conv = _opencc()
-    return str(conv.convert(s))  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True)
-class Division:
-    """One administrative division of the gazetteer."""
-
-    code: str
-    name: str
-
-    @property
-    def level(self) -> int:
-        """1 province, 2 prefecture-level city, 3 county-level division."""
-        if self.code[2:] == "0000":
-            return 1
-        if self.code[4:] == "00":
-            return 2
-        return 3
-
-    @property
-    def province_code(self) -> str:
-        return self.code[:2] + "0000"
-
-    @property
-    def city_code(self) -> str:
-        return self.code[:4] + "00"
-
-
-@dataclass(frozen=True)
-class Place:
-    """A location at up to four levels; ``code`` is the adcode of the most specific one."""
-
-    province: str | None = None
-    city: str | None = None
-    district: str | None = None
-    park: str | None = None
-    code: str | None = None
-
-    def contains(self, other: Place) -> bool:
-        """Whether ``other``'s admin code lies within this place's admin code."""
-        if self.code is None or other.code is None:
-            return False
-        return _within(other.code, self.code)
-
-
-def _within(code: str, ancestor: str) -> bool:
-    if ancestor[2:] == "0000":
-        return code[:2] == ancestor[:2]
-    if ancestor[4:] == "00":
-        return code[:4] == ancestor[:4] or (
-            ancestor[:2] in MUNICIPALITIES and code[:2] == ancestor[:2]
-        )
-    return code == ancestor
-
-
-def _short_names(name: str, level: int) -> set[str]:
-    out: set[str] = set()
-    base = name
-    m = _AUTONOMOUS_RE.search(base)
-    if m is not None and m.start() >= 2:
-        out.add(base[: m.start()])
-        base = base[: m.start()]
-    if level == 1:
-        for suffix in ("特别行政区", "自治区", "省", "市"):
-            if name.endswith(suffix) and len(name) - len(suffix) >= 2:
-                out.add(name[: -len(suffix)])
-    else:
-        for suffix in ("地区", "林区", "市", "区", "县", "旗", "盟", "州"):
-            if base.endswith(suffix) and len(base) - len(suffix) >= 2:
-                out.add(base[: -len(suffix)])
-                break
-    out.discard(name)
-    return out
-
-
-class Gazetteer:
-    """Lookup tables over the committed division list. Use :meth:`load` (cached)."""
-
-    def __init__(self, divisions: list[tuple[str, str]]) -> None:
-        self.by_code: dict[str, Division] = {c: Division(c, n) for c, n in divisions}
-        self.full: dict[str, list[Division]] = defaultdict(list)
-        self.short: dict[str, list[Division]] = defaultdict(list)
-        for div in self.by_code.values():
-            self.full[div.name].append(div)
-            for alias in _short_names(div.name, div.level):
-                self.short[alias].append(div)
-
-    @classmethod
-    def load(cls) -> Gazetteer:
-        """The packaged gazetteer, parsed once per process."""
-        return _load()
-
-    def lookup(self, name: str, *, short: bool = True) -> list[Division]:
-        """Divisions called ``name`` (full official name first, then short names)."""
-        found = list(self.full.get(name, ()))
-        if short:
-            found += [d for d in self.short.get(name, ()) if d not in found]
-        return found
-
-    def province_of(self, div: Division) -> Division | None:
-        return self.by_code.get(div.province_code)
-
-    def city_of(self, div: Division) -> Division | None:
-        """Prefecture-level parent; for municipalities, the municipality itself."""
-        if div.level == 1:
-            return div if div.code[:2] in MUNICIPALITIES else None
-        if div.code[:2] in MUNICIPALITIES:
-            return self.by_code.get(div.province_code)
-        if div.level == 2:
-            return div
-        return self.by_code.get(div.city_code)
-
-    def place(self, div: Division, park: str | None = None) -> Place:
-        """The full place for ``div`` with all parent levels filled."""
-        prov = self.province_of(div)
-        city = self.city_of(div)
-        return Place(
-            province=prov.name if prov else None,
-            city=city.name if city else None,
-            district=div.name if div.level == 3 else None,
-            park=park,
-            code=div.code,
-        )
-
-    @property
-    def scanner(self) -> NameScanner:
-        """Finds the names that can vote for a document's home region."""
-        return _scanner(self)
-
-
-@cache
-def _load() -> Gazetteer:
-    raw = resources.files("llmx.normalize").joinpath("data/gazetteer.json").read_text("utf-8")
-    data = json.loads(raw)
-    return Gazetteer([(str(c), str(n)) for c, n in data["divisions"]])
 
 
 def _clean(value: str | None) -> str | None:
@@ -220,7 +50,7 @@ def _clean(value: str | None) -> str | None:
 def _consistent(div: Division, anchor: Place | None) -> bool:
     if anchor is None or anchor.code is None:
         return False
-    return _within(div.code, anchor.code) or _within(anchor.code, div.code)
+    return code_within(div.code, anchor.code) or code_within(anchor.code, div.code)
 
 
 def _pick(
@@ -290,7 +120,7 @@ def _split_prefix(gaz: Gazetteer, text: str, context: list[Place]) -> tuple[list
                 elif short:
                     hits = [d for d in short if any(_consistent(d, a) for a in ctx)]
                     hit = hits[0] if len(hits) == 1 else None
-            if hit is not None and found and not _within(hit.code, found[-1].code):
+            if hit is not None and found and not code_within(hit.code, found[-1].code):
                 hit = None
             if hit is not None:
                 break
@@ -365,7 +195,10 @@ def resolve_location(
         ctx += [home] if home is not None else []
         found, _rest = _split_prefix(gaz, park_v, ctx)
         for d in found:
-            if all(_within(d.code, r.code) or _within(r.code, d.code) for r in resolved.values()):
+            if all(
+                code_within(d.code, r.code) or code_within(r.code, d.code)
+                for r in resolved.values()
+            ):
                 resolved.setdefault(d.level, d)
 
     # Most specific division consistent with all others.
@@ -374,7 +207,7 @@ def resolve_location(
         cand = resolved.get(level)
         if cand is None:
             continue
-        if all(_within(cand.code, o.code) for o in resolved.values() if o.level < cand.level):
+        if all(code_within(cand.code, o.code) for o in resolved.values() if o.level < cand.level):
             anchor = cand
             break
         unresolved.setdefault(level, cand.name)
@@ -390,7 +223,7 @@ def resolve_location(
         )
 
     place = gaz.place(anchor, park=park_v)
-    if home is not None and home.code is not None and _within(home.code, anchor.code):
+    if home is not None and home.code is not None and code_within(home.code, anchor.code):
         place = replace(home, park=park_v)
     return _keep_unresolved(place, unresolved)
 
@@ -400,48 +233,6 @@ def _keep_unresolved(place: Place, unresolved: dict[int, str]) -> Place:
     if 3 in unresolved and place.district is None:
         place = replace(place, district=unresolved[3])
     return place
-
-
-class NameScanner:
-    """Finds gazetteer names in a text: leftmost, then longest, without overlaps.
-
-    The same matches as a regex alternation of the names sorted longest first, but a
-    set lookup per candidate length instead of trying ~1,500 alternatives wherever a
-    text character could start a name: ~10x faster on Chinese text.
-    """
-
-    def __init__(self, names: set[str]) -> None:
-        self.names = frozenset(names)
-        lengths: dict[str, set[int]] = defaultdict(set)
-        for name in names:
-            lengths[name[0]].add(len(name))
-        #: first character -> the lengths of the names starting with it, longest first
-        self.lengths = {ch: tuple(sorted(ls, reverse=True)) for ch, ls in lengths.items()}
-
-    def finditer(self, text: str) -> Iterator[tuple[int, str]]:
-        """``(start, name)`` for each name found."""
-        names, lengths = self.names, self.lengths
-        i, n = 0, len(text)
-        while i < n:
-            step = 1
-            for length in lengths.get(text[i], ()):
-                if i + length <= n and text[i : i + length] in names:
-                    yield i, text[i : i + length]
-                    step = length
-                    break
-            i += step
-
-
-@cache
-def _scanner(gaz: Gazetteer) -> NameScanner:
-    names: set[str] = set()
-    for name, divs in gaz.full.items():
-        if len(name) >= 3 or any(d.level < 3 for d in divs):
-            names.add(name)
-    for alias in gaz.short:
-        if alias not in _COMMON_WORDS:
-            names.add(alias)
-    return NameScanner(names)
 
 
 def home_region(text: str) -> Place | None:
@@ -501,7 +292,7 @@ def home_region(text: str) -> Place | None:
         counties = {
             c: v
             for c, v in scores.items()
-            if gaz.by_code[c].level == 3 and _within(c, best_city) and c != best_city
+            if gaz.by_code[c].level == 3 and code_within(c, best_city) and c != best_city
         }
         if counties:
             best_county = max(counties, key=lambda c: counties[c])

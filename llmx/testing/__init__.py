@@ -10,16 +10,16 @@ standalone process) runs cleanly.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmx.testing._fake_openai import (
+    from llmx.testing._recording import RecordedRequest
+    from llmx.testing._replies import (
         Delay,
         Drop,
         Error,
-        FakeOpenAI,
         Hang,
-        RecordedRequest,
         Reply,
         Responder,
         Structured,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         tool_args,
         truncated,
     )
+    from llmx.testing._server import FakeOpenAI
 
 __all__ = [
     "Delay",
@@ -60,9 +61,12 @@ __all__ = [
 ]
 
 
+#: the private module defining each name; everything else is a reply or its builder
+_HOMES = {"FakeOpenAI": "_server", "RecordedRequest": "_recording"}
+
+
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from llmx.testing import _fake_openai as fake_openai
-
-        return getattr(fake_openai, name)
+        module = importlib.import_module(f"{__name__}.{_HOMES.get(name, '_replies')}")
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

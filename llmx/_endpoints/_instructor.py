@@ -2,8 +2,8 @@
 
 llmx lets instructor shape the request for each structured-output mode, parse the
 answer and re-ask with the validation error; llmx owns sending, retries, accounting,
-caching and cut-off handling itself (:mod:`llmx._endpoints`). Four things here lean on
-how instructor works inside rather than on its public API. Each has a test in
+caching and cut-off handling itself (:mod:`llmx._endpoints.client`). Four things here
+lean on how instructor works inside rather than on its public API. Each has a test in
 ``tests/test_instructor_boundary.py`` that fails when it is no longer in effect, and
 ``pyproject.toml`` pins instructor to the minor versions those tests pass on:
 
