@@ -1,10 +1,13 @@
 """Many documents through one :class:`~llmx._extractor.Extractor`: the batch API.
 
-Composes the pieces: lazy inputs (:mod:`llmx._io`), the extractor, an engine (one event
-loop here, :func:`run_here`, or a Ray cluster, :mod:`llmx._engines.ray`), rate limits
-(:mod:`llmx._ratelimit`), crash-safe JSONL output with resume, and cost estimates
-(:mod:`llmx._pricing`). Both engines share the resume scan, the writer, the accounting
-(:class:`llmx._batch.Tally`) and the summary file.
+Composes the pieces: lazy inputs (:mod:`llmx._inputs`), the resume against the output
+(:mod:`llmx._resume`), the extractor, an engine (one event loop in this process,
+:func:`run_in_process`, or a Ray cluster, :mod:`llmx._engines.ray`), rate limits
+(:mod:`llmx._ratelimit`), crash-safe JSONL output (:mod:`llmx._writer`,
+:mod:`llmx._outfile`), the run's cost estimate and the summary file. Both engines share
+the resume, the writer and the accounting (:class:`llmx._accounting.Tally`); each
+returns an :class:`~llmx._engines.EngineOutcome`, which :func:`aextract_batch` turns
+into the public :class:`RunOutcome`.
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Unpack
 
 from pydantic import BaseModel
 
-from llmx._batch import BatchSummary, ProgressSink, run_batch
+from llmx._accounting import BatchSummary, ProgressSink
+from llmx._batch import run_batch
 from llmx._config import Settings, SettingsChanges, resolve_settings
 from llmx._engines import (
     Engine,
@@ -31,23 +35,14 @@ from llmx._engines import (
 )
 from llmx._errors import ConfigError
 from llmx._extractor import Extractor
-from llmx._io import (
-    OutputTotals,
-    ResultWriter,
-    ResumeIndex,
-    check_output_path,
-    count_documents,
-    inspect_output,
-    iter_documents,
-    output_totals,
-)
+from llmx._inputs import count_documents, iter_documents
+from llmx._outfile import OutputTotals, check_output_path
 from llmx._pricing import PriceTable, load_prices
 from llmx._prompts import Prompt
+from llmx._resume import ResumeIndex, read_output
 from llmx._shards import scan_shards, shard_files
 from llmx._types import Document
-
-#: what :func:`run_here` returns (the in-process engine's outcome)
-HereOutcome = EngineOutcome
+from llmx._writer import ResultWriter
 
 
 @dataclass
@@ -97,7 +92,7 @@ async def aextract_batch(
     """Extract every input document into the JSONL file ``out``.
 
     ``inputs`` are paths, folders, globs, ``-`` or ``.jsonl`` files (see
-    :func:`llmx._io.iter_documents`; with the Ray engine also ``.parquet`` files),
+    :func:`llmx._inputs.iter_documents`; with the Ray engine also ``.parquet`` files),
     :class:`Document` objects, or a zero-argument callable returning them. Running the
     same call again resumes: documents already in ``out`` are skipped (failed ones are
     retried with ``retry_failed``). Every document ends in ``out``; failed ones also in
@@ -122,7 +117,7 @@ async def aextract_batch(
         check_output_path(out_path)
         skip = ResumeIndex(retry_failed=retry_failed)
         if not overwrite and out_path.exists():
-            skip = ResumeIndex(inspect_output(out_path), retry_failed=retry_failed)
+            skip = ResumeIndex(read_output(out_path), retry_failed=retry_failed)
     prices: PriceTable | None = load_prices(settings.prices) if settings.prices else None
     writer = None if shards else ResultWriter(out_path, overwrite=overwrite)
     ran: EngineOutcome
@@ -156,7 +151,7 @@ async def aextract_batch(
         else:
             documents = inputs  # type: ignore[assignment]
         assert writer is not None
-        ran = await run_here(
+        ran = await run_in_process(
             documents,
             schema,
             prompt=prompt,
@@ -169,7 +164,8 @@ async def aextract_batch(
             total=total,
         )
     endpoint = ran.endpoint
-    totals = ran.report.totals or (OutputTotals() if shards else output_totals(out_path))
+    ran.summary.cost = run_cost(endpoint, ran.summary.usage, prices)
+    totals = ran.report.totals
     summary_path = _write_summary(
         out_path,
         ran.summary,
@@ -191,7 +187,7 @@ async def aextract_batch(
     )
 
 
-async def run_here(
+async def run_in_process(
     documents: Iterable[Document],
     schema: type[BaseModel] | str,
     *,
@@ -202,16 +198,12 @@ async def run_here(
     progress: ProgressSink | None = None,
     stop: asyncio.Event | None = None,
     prices: PriceTable | None = None,
-    before_run: Callable[[Extractor[Any]], Awaitable[None]] | None = None,
-    finalize: bool = True,
     total: int | None = None,
-) -> HereOutcome:
-    """The in-process batch: one extractor, one event loop, ``run_batch`` into ``writer``.
+) -> EngineOutcome:
+    """The ``local`` engine: one extractor, one event loop in this process,
+    :func:`~llmx._batch.run_batch` into ``writer``.
 
-    ``before_run`` is awaited once the endpoint is resolved, before the first document.
-    ``finalize=False`` closes the writer without compacting the output or rebuilding the
-    error report (the parent of worker processes does that once they have all exited).
-    ``skip`` is the output's :class:`~llmx._io.ResumeIndex` (or doc_ids to skip);
+    ``skip`` is the output's :class:`~llmx._resume.ResumeIndex` (or doc_ids to skip);
     ``total`` the document count for the progress bar, when known.
     """
     concurrency = batch_concurrency(settings)
@@ -220,8 +212,6 @@ async def run_here(
         extractor.limiter = limiter
         await extractor.start()
         try:
-            if before_run is not None:
-                await before_run(extractor)
             summary = await run_batch(
                 documents,
                 document_process(extractor, prices),
@@ -235,11 +225,11 @@ async def run_here(
                 stop_after=settings.stop_after_failures,
             )
         finally:
-            report = writer.close(compact=finalize, rebuild_errors=finalize)
+            report = writer.close()
         endpoint = extractor.endpoint
-    if endpoint is not None:
-        summary.cost = run_cost(endpoint, summary.usage, prices)
-    return HereOutcome(summary, report, endpoint, extractor.prompt.label, extractor.schema.__name__)
+    return EngineOutcome(
+        summary, report, endpoint, extractor.prompt.label, extractor.schema.__name__
+    )
 
 
 def _write_summary(

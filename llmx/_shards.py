@@ -2,7 +2,7 @@
 
 With ``llmx run --engine ray --shards --out FOLDER`` each Ray actor appends its results
 to its own file ``FOLDER/part-<start time>-<id>.jsonl`` (the same lines, written by the
-same :class:`~llmx._io.ResultWriter`, as a single output file) instead of sending them
+same :class:`~llmx._writer.ResultWriter`, as a single output file) instead of sending them
 to the driver to write: on shared storage the writing spreads over the nodes. Beside
 each shard its writer keeps that shard's error report (``part-....errors.jsonl``).
 
@@ -27,7 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from llmx._errors import InputError
-from llmx._io import finalize_output, inspect_output, repair_tail
+from llmx._outfile import finalize_output, repair_tail
+from llmx._resume import read_output
 
 __all__ = [
     "SHARD_GLOB",
@@ -58,14 +59,14 @@ def shard_files(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 def scan_shards(folder: str | os.PathLike[str], *, retry_failed: bool = False) -> set[str]:
-    """doc_ids a resume skips: as :func:`llmx._io.scan_output`, over every shard in order.
+    """doc_ids a resume skips: as in one output file, over every shard in order.
 
     Repairs each shard's torn last line (a writer killed mid-line).
     """
     ok: set[str] = set()
     failed: set[str] = set()
     for shard in shard_files(folder):
-        scan = inspect_output(shard)
+        scan = read_output(shard)
         ok = (ok - scan.failed) | scan.ok
         failed = (failed - scan.ok) | scan.failed
     return set(ok) if retry_failed else ok | failed
@@ -104,6 +105,5 @@ def merge_shards(folder: str | os.PathLike[str], out: str | os.PathLike[str]) ->
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    _, failed = finalize_output(target)
-    documents = len(inspect_output(target, repair=False).done_ids())
-    return documents, failed
+    report = finalize_output(target)
+    return report.totals.documents, report.failed_documents

@@ -16,7 +16,7 @@ import pytest
 from pydantic import BaseModel, ValidationInfo, field_validator
 
 import llmx as llmx_api_module
-from llmx._io import default_errors_path
+from llmx._outfile import default_errors_path
 from llmx._runner import aextract_batch
 from llmx._types import Document
 from llmx.normalize import get_context

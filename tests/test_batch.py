@@ -17,12 +17,16 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from llmx._batch import BatchSummary, NullProgress, RichProgress, make_progress, run_batch
+from llmx._accounting import BatchSummary, NullProgress
+from llmx._batch import run_batch
+from llmx._cli.progress import RichProgress, make_progress
 from llmx._errors import EndpointError, InputError, LlmxError
-from llmx._io import ResultWriter, default_errors_path, iter_documents, scan_output
-from llmx._pricing import estimate_cost
+from llmx._inputs import iter_documents
+from llmx._outfile import default_errors_path
 from llmx._ratelimit import RateLimiter
+from llmx._resume import read_output
 from llmx._types import Document, Result, Usage
+from llmx._writer import ResultWriter
 from tests.support import default_sigint, read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,7 +118,7 @@ async def test_resume_skips_done_documents(tmp_path: Path) -> None:
         seen.append(doc.doc_id)
         return ok_result(doc)
 
-    skip = scan_output(out)
+    skip = read_output(out).done_ids()
     with ResultWriter(out) as writer:
         summary = await run_batch(all_docs, process, writer=writer, skip=skip)
     assert sorted(seen) == [d.doc_id for d in all_docs[8:]]
@@ -136,12 +140,12 @@ async def test_retry_failed_rewrites_failed_docs_once(tmp_path: Path) -> None:
     assert {e["doc_id"] for e in read_jsonl(default_errors_path(out))} == {"d00001", "d00004"}
     # default resume: nothing to do
     with ResultWriter(out) as writer:
-        summary = await run_batch(all_docs, echo, writer=writer, skip=scan_output(out))
+        summary = await run_batch(all_docs, echo, writer=writer, skip=read_output(out).done_ids())
     assert summary.skipped == 6 and summary.processed == 0
     # --retry-failed: only failed ones, then compaction keeps one line each
     with ResultWriter(out) as writer:
         summary = await run_batch(
-            all_docs, echo, writer=writer, skip=scan_output(out, retry_failed=True)
+            all_docs, echo, writer=writer, skip=read_output(out).done_ids(retry_failed=True)
         )
         report = writer.close()
     assert summary.ok == 2 and summary.skipped == 4
@@ -196,7 +200,7 @@ async def test_governor_lowers_effective_concurrency(tmp_path: Path) -> None:
     assert summary.ok == 80 and summary.rate_limited == 2
     assert limiter.governor.max_in_flight_seen == 8
     assert limiter.governor.limit == 4
-    assert peak_late == 4  # the 8 workers now share 4 slots
+    assert peak_late == 4  # the 8 document tasks now share 4 slots
 
 
 async def test_memory_stays_flat_for_50k_documents(tmp_path: Path) -> None:
@@ -224,7 +228,7 @@ async def test_memory_stays_flat_for_50k_documents(tmp_path: Path) -> None:
     concurrency = 8
     with ResultWriter(tmp_path / "o.jsonl", fsync_every=None, fsync_interval=None) as writer:
         summary = await run_batch(generate(50_000), noop, writer=writer, concurrency=concurrency)
-        report = writer.close(compact=False, rebuild_errors=False)
+        report = writer.close(finalize=False)
     del report
     assert produced == 50_000 and summary.ok == 50_000
     assert peak <= 2 * concurrency + 3, peak
@@ -257,7 +261,7 @@ async def test_cancellation_flushes_and_reports_interrupted(tmp_path: Path) -> N
     assert len(set(written)) == len(written)
     # resume completes each document exactly once
     with ResultWriter(out) as writer2:
-        again = await run_batch(all_docs, slow, writer=writer2, skip=scan_output(out))
+        again = await run_batch(all_docs, slow, writer=writer2, skip=read_output(out).done_ids())
     assert not again.interrupted
     assert Counter(ids(out)) == Counter(d.doc_id for d in all_docs)
 
@@ -345,21 +349,16 @@ async def test_iterator_failure_propagates_after_draining(tmp_path: Path) -> Non
     assert len(ids(out)) <= 3
 
 
-async def test_summary_totals_cost_and_cache(tmp_path: Path) -> None:
+async def test_summary_totals_and_cache(tmp_path: Path) -> None:
     async def process(doc: Document) -> Result[Rec]:
         cached = doc.doc_id.endswith(("0", "2"))
         return ok_result(doc, cached=cached, usage=Usage(1000, 100, 1))
 
     with ResultWriter(tmp_path / "o.jsonl") as writer:
-        summary = await run_batch(
-            docs(10),
-            process,
-            writer=writer,
-            cost_estimator=lambda usage: estimate_cost("gpt-4o-mini", usage),
-        )
+        summary = await run_batch(docs(10), process, writer=writer)
     assert summary.cached == 2
     assert summary.usage.prompt_tokens == 8000 and summary.requests == 8
-    assert summary.cost == pytest.approx((8000 * 0.15 + 800 * 0.60) / 1e6)
+    assert summary.cost is None  # the batch API estimates it, from this usage
     assert summary.docs_per_second > 0
     data = summary.to_dict()
     assert data["ok"] == 10 and data["usage"]["total_tokens"] == 8800
@@ -397,7 +396,7 @@ async def test_rich_progress_runs_and_null_when_not_a_tty(tmp_path: Path) -> Non
         summary = await run_batch(
             [*docs(5), failing], echo, writer=writer, progress=sink, skip={"d00000"}
         )
-    assert (sink.ok, sink.failed) == (4, 1)
+    assert (sink.counts.ok, sink.counts.failed) == (4, 1)
     assert summary.skipped == 1
 
 
@@ -405,7 +404,8 @@ DRIVER = r"""
 import asyncio, sys
 from pydantic import BaseModel
 from llmx._batch import run_batch
-from llmx._io import ResultWriter, scan_output
+from llmx._resume import read_output
+from llmx._writer import ResultWriter
 from llmx._types import Document, Result
 
 class Rec(BaseModel):
@@ -422,7 +422,7 @@ async def process(doc):
     return Result(doc_id=doc.doc_id, source=doc.source, record=Rec(value="v" * 300))
 
 async def main():
-    skip = scan_output(out)
+    skip = read_output(out).done_ids()
     with ResultWriter(out, fsync_every=None, fsync_interval=None) as writer:
         s = await run_batch(documents(), process, writer=writer, concurrency=8, skip=skip)
     print(s.ok, s.skipped, flush=True)
@@ -476,7 +476,7 @@ SIGINT_DRIVER = r"""
 import asyncio, sys
 from pydantic import BaseModel
 from llmx._batch import run_batch
-from llmx._io import ResultWriter
+from llmx._writer import ResultWriter
 from llmx._types import Document, Result
 
 class Rec(BaseModel):

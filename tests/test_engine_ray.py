@@ -26,7 +26,7 @@ import pytest
 import ray
 
 from llmx._errors import ConfigError, LlmxError
-from llmx._io import iter_documents
+from llmx._inputs import iter_documents
 from llmx._runner import RunOutcome, aextract_batch
 from llmx._shards import merge_shards, shard_files
 from llmx.testing import FakeOpenAI, Reply, error, structured

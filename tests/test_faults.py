@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import llmx._engines
-from llmx._io import default_errors_path
+from llmx._outfile import default_errors_path
 from llmx._ratelimit import RateLimiter
 from llmx._runner import RunOutcome, aextract_batch
 from llmx._types import Document

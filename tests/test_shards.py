@@ -1,6 +1,6 @@
 """Output shard folders (``llmx run --engine ray --shards``): resume, reading and merging.
 
-The shards here are written with the same :class:`~llmx._io.ResultWriter` the actors use;
+The shards here are written with the same :class:`~llmx._writer.ResultWriter` the actors use;
 the Ray run that writes them is in ``test_engine_ray.py``.
 """
 
@@ -17,9 +17,10 @@ import pytest
 from pydantic import BaseModel
 
 from llmx._errors import ExtractionError, InputError
-from llmx._io import ResultWriter, default_errors_path
+from llmx._outfile import default_errors_path
 from llmx._shards import iter_shard_lines, merge_shards, new_shard_path, scan_shards, shard_files
 from llmx._types import Result
+from llmx._writer import ResultWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 

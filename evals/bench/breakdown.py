@@ -34,12 +34,12 @@ def breakdown(url: str, n: int, work: Path) -> dict[str, float]:
     from llmx._endpoints.profiles import Endpoint
     from llmx._extractor import Extractor
     from llmx._ground import ground_record
-    from llmx._io import ResultWriter
     from llmx._schemas import load_schema
     from llmx._text.clean import clean_text
     from llmx._text.decode import to_text
     from llmx._text.meta import find_published
     from llmx._types import Usage
+    from llmx._writer import ResultWriter
     from llmx.normalize._context import DocumentContext
 
     schema = load_schema(SCHEMA)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict, Unpack
 
 import typer
 from rich.console import Console
@@ -97,13 +97,42 @@ def required_schema(schema: str | None) -> str:
     )
 
 
-def build_settings(config: Path | None, **flags: Any) -> Settings:
+class SettingFlags(TypedDict, total=False):
+    """The options of a command that set a :class:`Settings` field (``None``: the option
+    was not given, so the config file, the environment or the default decides)."""
+
+    model: str | None
+    base_url: str | None
+    profile: str | None
+    mode: str | None
+    concurrency: int | None
+    strategy: str | None
+    group_size: int | None
+    passes: int | None
+    #: ``--no-cache``: ``cache = False``
+    no_cache: bool
+    #: ``--refresh`` (only when given)
+    refresh: bool
+    ungrounded: str | None
+    rpm: float | None
+    tpm: float | None
+    max_tokens: int | None
+    timeout: float | None
+    replay: Path | None
+    record: Path | None
+
+
+def build_settings(config: Path | None, **flags: Unpack[SettingFlags]) -> Settings:
     """Resolve settings from CLI flags (``None`` = not given), config file and env."""
-    if flags.pop("no_cache", False):
-        flags["cache"] = False
-    if not flags.get("refresh"):
-        flags.pop("refresh", None)
-    given = {name: value for name, value in flags.items() if value is not None}
+    given: dict[str, Any] = {
+        name: value
+        for name, value in flags.items()
+        if value is not None and name not in ("no_cache", "refresh")
+    }
+    if flags.get("no_cache"):
+        given["cache"] = False
+    if flags.get("refresh"):
+        given["refresh"] = True
     return resolve_settings(given, config_file=config)
 
 

@@ -136,7 +136,8 @@ def run_command(
     every request the same way (the documents not yet processed are left for a resume),
     130 when interrupted.
     """
-    from llmx._batch import make_progress
+    from llmx._cli.progress import make_progress
+    from llmx._engines import ENGINES
     from llmx._runner import aextract_batch
 
     try:
@@ -145,7 +146,7 @@ def run_command(
             from llmx._tables import resolve_format
 
             resolve_format(export, export_format)
-        if engine not in ("local", "ray"):
+        if engine not in ENGINES:
             raise ConfigError("--engine must be local or ray", value=engine)
         settings = build_settings(
             config,

@@ -25,7 +25,7 @@ def merge(
     Exit code 0 when every document succeeded, 1 when some failed (see the error
     report beside OUT), 2 when FOLDER holds no shards.
     """
-    from llmx._io import default_errors_path
+    from llmx._outfile import default_errors_path
     from llmx._shards import merge_shards
 
     try:

@@ -2,13 +2,16 @@
 
 * ``local`` (the default and the fast path on one machine): one process, one event
   loop, :func:`llmx._batch.run_batch` over one :class:`~llmx._extractor.Extractor`
-  (:func:`llmx._runner.run_here`).
+  (:func:`llmx._runner.run_in_process`).
 * ``ray``: a Ray Dataset of documents extracted by a pool of actors, each holding one
   extractor, the driver writing the output (:mod:`llmx._engines.ray`, imported only when
   asked for; it needs the ``ray`` extra).
 
 What both need to turn an extractor into a batch's per-document step lives here, so an
-engine never imports the batch API (:mod:`llmx._runner`) that chooses it.
+engine never imports the batch API (:mod:`llmx._runner`) that chooses it; and what
+both hand back to it (:class:`EngineOutcome`). Costs are estimated by :func:`run_cost`
+only: each document's as it is extracted (:func:`document_process`), the run's by the
+batch API from the run's usage.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from llmx._batch import BatchSummary, Process
+from llmx._accounting import BatchSummary
+from llmx._batch import Process
 from llmx._config import Settings
 from llmx._endpoints.profiles import Endpoint, is_loopback
 from llmx._extractor import Extractor
-from llmx._io import FinalizeReport
+from llmx._outfile import FinalizeReport
 from llmx._pricing import PriceTable, estimate_cost
 from llmx._ratelimit import RateLimiter
 from llmx._types import Document, Result, Usage
@@ -43,7 +47,9 @@ ENGINES: tuple[str, ...] = get_args(Engine)
 
 @dataclass
 class EngineOutcome:
-    """What an engine did: the summary, the writer's finalisation, the endpoint."""
+    """What an engine hands back to the batch API, which writes the summary file from it
+    and returns the public :class:`~llmx._runner.RunOutcome`: the run's counts, what
+    finishing the output did, and what ran (endpoint, prompt, schema)."""
 
     summary: BatchSummary
     report: FinalizeReport

@@ -6,7 +6,7 @@ The data path::
            -> driver: the same Tally (output file, counts, progress) as one process
 
 * **Documents as a Ray Dataset.** Paths, folders, globs and ``.jsonl`` files are read by
-  llmx's own reader (:func:`llmx._io.iter_documents`, so doc_ids, duplicate renaming and
+  llmx's own reader (:func:`llmx._inputs.iter_documents`, so doc_ids, duplicate renaming and
   unreadable-input errors are exactly those of one process) inside one Ray read task
   pinned to the driver's node, where the paths were named; ``.parquet`` files are read
   by Ray Data itself (``read_parquet``, on any node; columns ``id``, ``text``, the rest
@@ -23,8 +23,8 @@ The data path::
   limiter (:class:`SharedLimiter`) asks it before each request, so a 429 seen by one
   actor pauses them all, and each halves its own concurrency when it learns of it.
 * **The driver writes.** Results come back (pickled :class:`~llmx._types.Result`) as Ray
-  Data streams them; the driver records each with :class:`llmx._batch.Tally` into the
-  same :class:`~llmx._io.ResultWriter` as one process: the same output lines, error
+  Data streams them; the driver records each with :class:`llmx._accounting.Tally` into the
+  same :class:`~llmx._writer.ResultWriter` as one process: the same output lines, error
   report, summary, token and cost accounting. Resume uses the same scan (the skip set
   goes to every actor; a skipped document is counted, not extracted).
 * **Faults.** Ray Data restarts a killed actor and retries the batches it held; their

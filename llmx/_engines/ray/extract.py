@@ -18,18 +18,19 @@ from typing import Any
 import ray
 from pydantic import BaseModel
 
-from llmx._batch import Process, is_done, process_one, unreadable
+from llmx._accounting import is_done, unreadable
+from llmx._batch import Process, process_one
 from llmx._config import Settings
 from llmx._engines import document_process
 from llmx._engines.ray.limiter import SharedLimiter
 from llmx._errors import InputError
 from llmx._extractor import Extractor
-from llmx._io import ResultWriter
 from llmx._pricing import PriceTable
 from llmx._prompts import Prompt
 from llmx._ratelimit import RateLimiter
 from llmx._shards import new_shard_path
 from llmx._types import Document, Result
+from llmx._writer import ResultWriter
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """The documents of a Ray run as a Ray Dataset, each with the resume's verdict.
 
 Paths, folders, globs and ``.jsonl`` files are read by llmx's own reader
-(:func:`llmx._io.iter_documents`) inside one Ray read task pinned to the driver's node,
+(:func:`llmx._inputs.iter_documents`) inside one Ray read task pinned to the driver's node,
 where the paths were named; that one task also resolves each document against the
-output (:meth:`llmx._io.ResumeIndex.resolve`: ``run``, ``done`` or ``failed``, and a new
+output (:meth:`llmx._resume.ResumeIndex.resolve`: ``run``, ``done`` or ``failed``, and a new
 doc_id for different content under a taken one), in order, as one process would.
 ``.parquet`` files are read by Ray Data itself (``read_parquet``, on any node) and are
 checked by doc_id in the actors instead. Rows are a pickled document, its doc_id and
@@ -27,7 +27,8 @@ from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
 from llmx._errors import ConfigError, InputError
-from llmx._io import ResumeIndex, iter_documents
+from llmx._inputs import iter_documents
+from llmx._resume import ResumeIndex
 from llmx._types import Document
 
 

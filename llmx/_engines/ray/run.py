@@ -2,8 +2,8 @@
 results (the package's docstring, :mod:`llmx._engines.ray`, tells the whole path).
 
 The driver writes: results come back (pickled :class:`~llmx._types.Result`) as Ray Data
-streams them, and :class:`llmx._batch.Tally` records each into the same
-:class:`~llmx._io.ResultWriter` as one process. A stop (Ctrl-C) stops taking results,
+streams them, and :class:`llmx._accounting.Tally` records each into the same
+:class:`~llmx._writer.ResultWriter` as one process. A stop (Ctrl-C) stops taking results,
 keeps the ones already back and shuts the dataset down.
 """
 
@@ -26,18 +26,20 @@ import ray
 import ray.data
 from pydantic import BaseModel
 
-from llmx._batch import BatchSummary, NullProgress, ProgressSink, Tally
+from llmx._accounting import BatchSummary, NullProgress, ProgressSink, Tally
 from llmx._config import Settings
 from llmx._endpoints.profiles import Endpoint
-from llmx._engines import EngineOutcome, batch_concurrency, run_cost
+from llmx._engines import EngineOutcome, batch_concurrency
 from llmx._engines.ray.extract import ActorJob, ExtractActor
 from llmx._engines.ray.inputs import check_inputs, documents_dataset
 from llmx._engines.ray.limiter import BudgetActor
 from llmx._errors import ConfigError, LlmxError
-from llmx._io import FinalizeReport, ResultWriter, ResumeIndex
+from llmx._outfile import FinalizeReport
 from llmx._pricing import PriceTable
 from llmx._prompts import Prompt, load_prompt
+from llmx._resume import ResumeIndex
 from llmx._schemas import load_schema
+from llmx._writer import ResultWriter
 
 #: object store of a local Ray instance started by llmx: documents and results pass
 #: through it a few blocks at a time, so a small one is plenty
@@ -252,7 +254,6 @@ async def run_ray(
                 ray.kill(budget)
         if started_ray:
             ray.shutdown()
-    summary.cost = run_cost(endpoint, summary.usage, prices)
     extra: dict[str, Any] = {
         "actors": actors,
         "concurrency_per_actor": concurrency,
