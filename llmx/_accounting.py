@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from llmx._config import Settings
 from llmx._errors import EndpointError
 from llmx._resume import ResumeIndex
 from llmx._types import Document, Result, Usage
@@ -164,8 +165,9 @@ class NullProgress:
         pass
 
 
-#: consecutive documents failing with the same endpoint error that stop a run
-DEFAULT_STOP_AFTER = 3
+#: consecutive documents failing with the same endpoint error that stop a run (the
+#: default of the ``stop_after_failures`` setting, declared there once)
+DEFAULT_STOP_AFTER: int = Settings.model_fields["stop_after_failures"].default
 
 
 class FailureStreak:

@@ -413,3 +413,17 @@ async def test_different_content_under_a_taken_id_is_extracted_not_skipped(
     assert len({line["content_sha256"] for line in lines}) == 2
     assert (again.summary.ok, again.summary.skipped) == (1, 0)
     assert (same.summary.ok, same.summary.skipped) == (0, 1)
+
+
+async def test_an_endpoint_that_rejects_everything_stops_the_ray_run_early(
+    ray_address: str, tmp_path: Path
+) -> None:
+    """``stop_after_failures`` holds on Ray as in one process: the run stops once that
+    many documents in a row failed the same way, the rest stay unwritten for a resume."""
+    write_folder(tmp_path / "in", 60)
+    out = tmp_path / "o.jsonl"
+    with FakeOpenAI(default=error(401), latency=0.05) as server:
+        outcome = await run(server, [str(tmp_path / "in")], out, concurrency=1)
+    s = outcome.summary
+    assert s.stopped_early and s.stopped_early.startswith("3 documents in a row")
+    assert 3 <= s.failed < 60 and len(rows(out)) == s.processed

@@ -195,7 +195,11 @@ async def run_ray(
     started_ray, init_s = _connect(options.address)
     summary = BatchSummary()
     sink: ProgressSink = progress if progress is not None else NullProgress()
-    drain = _ResultDrain(Tally(summary, writer, sink))
+    tally = Tally(summary, writer, sink, stop_after=settings.stop_after_failures)
+    drain = _ResultDrain(tally)
+    # a failing endpoint stops the run as in one process: no more results are taken,
+    # and the documents not yet written stay for a resume
+    tally.on_stop = drain.halt.set
     budget: Any = None
     actors = options.actors or 0
     stats: dict[str, float] = {}
