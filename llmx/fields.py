@@ -14,8 +14,34 @@ the evidence quote; the first ``str`` field of a list item is its match key.
 How match keys compare is language-neutral (Unicode, case, punctuation, shared starts
 and ends). What a schema knows about its names, such as the company forms and place
 names that do not tell two names apart, an item model declares as the class variable
-``__llmx_match__`` (see ``llmx._names`` for its members); merging within a document
-and matching entities across documents both use it.
+``__llmx_match__``: an object with any of these members (a missing one does nothing),
+which merging within a document and matching entities across documents both use::
+
+    class Project(BaseModel):
+        __llmx_match__: ClassVar[object] = CompanyNames()
+        name: Annotated[str, MatchKey()]
+
+``fold(text) -> str``
+    one spelling for variants that mean the same name (traditional to simplified
+    Chinese); applied after NFKC, before lower case and punctuation.
+``drop_generic(text) -> str``
+    remove the words every name of the kind carries ("inc", "ltd", 有限公司, 项目); it
+    gets folded text (lower case, no spaces or punctuation).
+``drop_leading(text) -> str``
+    remove a leading qualifier that does not tell two names apart (a place name:
+    宁波拓烯新材料 ~ 拓烯新材料); it gets folded text without generic words.
+``is_generic_head(head) -> bool``
+    whether a start shared by two different names says nothing about which thing they
+    are ("New", 新能源): such a shared start is no evidence for a match.
+``variant``
+    a compiled pattern of markers that make two otherwise equal names different things
+    (一期/二期, "Phase 2"): items whose names state different markers never merge.
+``agree: Sequence[str]``
+    fields that must be equal, when two mentions both state them, for the mentions to
+    be one entity across documents (a statistic's period).
+
+``schemas/investment/names.py`` is a full example (Chinese company forms, sector
+words, leading place names, 一期/二期).
 """
 
 from __future__ import annotations
