@@ -4,31 +4,9 @@ Merging one document's items (:mod:`llmx._merge`) and matching mentions across d
 (:mod:`llmx._tables.entities`) both compare names. The core of that comparison knows no
 language: Unicode NFKC, lower case, spaces and punctuation removed, shared starts and
 ends. What a schema knows about its own names it declares on an item model as the class
-variable ``__llmx_match__``, an object with any of these members (a missing one does
-nothing)::
-
-    class Project(BaseModel):
-        __llmx_match__: ClassVar[object] = CompanyNames()
-        name: Annotated[str, MatchKey()]
-
-``fold(text) -> str``
-    one spelling for variants that mean the same name (traditional to simplified
-    Chinese); applied after NFKC, before lower case and punctuation.
-``drop_generic(text) -> str``
-    remove the words every name of the kind carries ("inc", "ltd", 有限公司, 项目); it
-    gets folded text (lower case, no spaces or punctuation).
-``drop_leading(text) -> str``
-    remove a leading qualifier that does not tell two names apart (a place name:
-    宁波拓烯新材料 ~ 拓烯新材料); it gets folded text without generic words.
-``is_generic_head(head) -> bool``
-    whether a start shared by two different names says nothing about which thing they
-    are ("New", 新能源): such a shared start is no evidence for a match.
-``variant``
-    a compiled pattern of markers that make two otherwise equal names different things
-    (一期/二期, "Phase 2"): items whose names state different markers never merge.
-``agree: Sequence[str]``
-    fields that must be equal, when two mentions both state them, for the mentions to
-    be one entity across documents (a statistic's period).
+variable ``__llmx_match__``; its members (``fold``, ``drop_generic``, ``drop_leading``,
+``is_generic_head``, ``variant``, ``agree``) are documented for schema authors in
+:mod:`llmx.fields`, and any missing one does nothing.
 
 The steps run on folded text (:func:`fold`), in one order for every caller:
 ``drop_generic``, then ``drop_leading`` (:func:`distinctive`). Merging scores a pair of
