@@ -35,7 +35,7 @@ from llmx._engines import (
 )
 from llmx._errors import ConfigError
 from llmx._extractor import Extractor
-from llmx._inputs import count_documents, iter_documents
+from llmx._inputs import all_paths, count_documents, iter_documents
 from llmx._outfile import OutputTotals, check_output_path
 from llmx._pricing import PriceTable, load_prices
 from llmx._prompts import Prompt
@@ -143,7 +143,7 @@ async def aextract_batch(
         total: int | None = None
         if callable(inputs):
             documents = inputs()
-        elif _all_paths(inputs):
+        elif all_paths(inputs):
             paths = [os.fspath(i) for i in inputs]  # type: ignore[arg-type]
             documents = iter_documents(paths, stdin=stdin)
             if progress is not None:  # a bar with a total and an ETA: count first, cheaply
@@ -314,9 +314,3 @@ def _shard_skip(out: Path, *, engine: str, retry_failed: bool, overwrite: bool) 
             shard.unlink()
         return set()
     return scan_shards(out, retry_failed=retry_failed)
-
-
-def _all_paths(inputs: Any) -> bool:
-    if isinstance(inputs, str | os.PathLike):
-        raise TypeError("inputs must be a sequence of paths, not a single path")
-    return isinstance(inputs, Sequence) and all(isinstance(i, str | os.PathLike) for i in inputs)

@@ -27,11 +27,11 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from llmx._errors import EvalError
+from llmx._inputs import TEXT_SUFFIXES
 from llmx._types import Document
 from llmx.evals._compare import ANY_OF, OPTIONAL, alternatives, is_any_of
 from llmx.evals._specs import LeafSpec, ListSpec, RecordSpec, Spec, schema_spec
 
-TEXT_SUFFIXES = (".txt", ".html", ".htm", ".md")
 GOLD_SUFFIX = ".gold.json"
 
 

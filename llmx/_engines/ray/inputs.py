@@ -27,7 +27,7 @@ from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
 from llmx._errors import ConfigError, InputError
-from llmx._inputs import iter_documents
+from llmx._inputs import all_paths, iter_documents
 from llmx._resume import ResumeIndex
 from llmx._types import Document
 
@@ -117,15 +117,9 @@ def _parquet_document(row: dict[str, Any]) -> Document:
     return Document(doc_id=str(raw_id), source=path, data=text, meta=meta)
 
 
-def _all_paths(inputs: Any) -> bool:
-    return isinstance(inputs, Sequence) and all(isinstance(i, str | os.PathLike) for i in inputs)
-
-
 def check_inputs(inputs: Any) -> None:
     """What the one-process engine accepts and this one cannot, refused before Ray starts."""
-    if isinstance(inputs, str | os.PathLike):
-        raise TypeError("inputs must be a sequence of paths, not a single path")
-    if _all_paths(inputs) and "-" in [os.fspath(i) for i in inputs]:
+    if all_paths(inputs) and "-" in [os.fspath(i) for i in inputs]:
         raise ConfigError("--engine ray cannot read stdin ('-'): save it to a file and pass that")
 
 
@@ -143,7 +137,7 @@ def documents_dataset(
     readers: list[Callable[[], Iterable[Document]]] = []
     if callable(inputs):
         readers.append(inputs)
-    elif _all_paths(inputs):
+    elif all_paths(inputs):
         paths = [os.fspath(i) for i in inputs]
         parquet = [p for p in paths if _is_parquet(p)]
         others = [p for p in paths if not _is_parquet(p)]
