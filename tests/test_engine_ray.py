@@ -377,7 +377,8 @@ def test_without_ray_installed_the_message_says_what_to_install(tmp_path: Path) 
     code = (
         "import sys; sys.modules['ray'] = None\n"
         "from llmx._cli import main\n"
-        "sys.argv = ['llmx', 'run', 'x.txt', '--engine', 'ray', '--base-url', "
+        "sys.argv = ['llmx', 'run', 'x.txt', '--schema', 'investment', '--engine', 'ray', "
+        "'--base-url', "
         "'http://127.0.0.1:9/v1', '--model', 'm', '--out', sys.argv[1]]\n"
         "main()\n"
     )
