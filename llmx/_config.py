@@ -267,12 +267,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return {k: _from_text(v) for k, v in table.items()}
 
 
-def read_env(env: Mapping[str, str]) -> dict[str, Any]:
-    """The ``LLMX_*`` variables (and the OpenAI fallbacks) that are set and not empty."""
-    return {name: _from_text(raw) for name, (raw, _) in _env_values(env).items()}
-
-
 def _env_values(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """The ``LLMX_*`` variables (and the OpenAI fallbacks) that are set and not empty:
+    each setting's raw text and the variable it came from."""
     out: dict[str, tuple[str, str]] = {}
     for name in _FIELDS:
         var = f"LLMX_{name.upper()}"

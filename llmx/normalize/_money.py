@@ -218,7 +218,7 @@ def parse_number(text: str) -> float | None:
 
 def _normalise(text: str) -> str:
     """NFKC and traditional to simplified (約 -> 约, 億 -> 亿, 超過 -> 超过)."""
-    s = to_simplified(unicodedata.normalize("NFKC", text))
+    s = to_simplified(text)  # NFKC, then t2s
     return s.replace("億", "亿").replace("萬", "万").replace("圓", "元").replace("幣", "币")
 
 

@@ -195,11 +195,11 @@ async def run_ray(
     started_ray, init_s = _connect(options.address)
     summary = BatchSummary()
     sink: ProgressSink = progress if progress is not None else NullProgress()
-    tally = Tally(summary, writer, sink, stop_after=settings.stop_after_failures)
-    drain = _ResultDrain(tally)
     # a failing endpoint stops the run as in one process: no more results are taken,
     # and the documents not yet written stay for a resume
-    tally.on_stop = drain.halt.set
+    halt = threading.Event()
+    tally = Tally(summary, writer, sink, stop_after=settings.stop_after_failures, on_stop=halt.set)
+    drain = _ResultDrain(tally, halt)
     budget: Any = None
     actors = options.actors or 0
     stats: dict[str, float] = {}
